@@ -1,0 +1,273 @@
+//! Command-line flags with node_exporter's names, so a unit file can swap binaries unchanged.
+//! `--collector.NAME` / `--no-collector.NAME` are generated from the collector table.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use regex::Regex;
+
+use crate::collector::{self, DeviceFilter, Options, cpu, filesystem, netclass};
+use crate::paths::Paths;
+
+/// Everything `vigie-agent` was asked to do.
+#[derive(Debug)]
+pub struct Cli {
+    pub listen_addresses: Vec<String>,
+    pub telemetry_path: String,
+    pub web_config_file: Option<PathBuf>,
+    pub disable_exporter_metrics: bool,
+    pub max_requests: usize,
+    pub collectors: Vec<&'static str>,
+    pub collector_timeout: Duration,
+    pub options: Options,
+    pub log_level: String,
+}
+
+/// Parses a Go duration (`5s`, `1m30s`, `250ms`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let mut total = 0.0f64;
+    let mut rest = s.trim();
+    if rest == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| format!("missing unit in duration {s:?}"))?;
+        let value: f64 = rest[..num_end].parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            u => return Err(format!("unknown unit {u:?} in duration {s:?}")),
+        };
+        total += value * scale;
+        rest = &rest[unit_end..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+fn flag(name: &'static str, help: impl Into<String>) -> Arg {
+    Arg::new(name).long(name).help(help.into()).action(ArgAction::SetTrue)
+}
+
+fn value(name: &'static str, help: impl Into<String>, default: Option<&'static str>) -> Arg {
+    let a = Arg::new(name).long(name).help(help.into()).value_name("VALUE").action(ArgAction::Set);
+    match default {
+        Some(d) => a.default_value(d),
+        None => a,
+    }
+}
+
+/// A bool flag with its `--no-` twin; the last one given wins.
+fn bool_pair(name: &'static str, help: String) -> [Arg; 2] {
+    let no: &'static str = Box::leak(format!("no-{name}").into_boxed_str());
+    [
+        Arg::new(name).long(name).help(help).action(ArgAction::SetTrue).overrides_with(no),
+        Arg::new(no).long(no).hide(true).action(ArgAction::SetTrue).overrides_with(name),
+    ]
+}
+
+pub fn command() -> Command {
+    let mut cmd = Command::new("vigie-agent")
+        .version(crate::selfmetrics::VERSION)
+        .about("Exposes node metrics in node_exporter's names for Prometheus to scrape.")
+        .long_about(
+            "vigie-agent serves this node's CPU, memory, network, filesystem and disk metrics on \
+             /metrics, under node_exporter 1.5's metric names, labels and flags, so existing \
+             dashboards and alert rules keep working. Each collector runs with a deadline: a hung \
+             mount or driver reports node_scrape_collector_success 0 instead of stalling the scrape.",
+        )
+        .disable_version_flag(true)
+        .arg(Arg::new("version").long("version").action(ArgAction::Version).help("Print the version and exit"))
+        .arg(value("web.listen-address", "Addresses on which to expose metrics and web interface (repeatable)", Some(":9100")).action(ArgAction::Append))
+        .arg(value("web.telemetry-path", "Path under which to expose metrics", Some("/metrics")))
+        .arg(value("web.config.file", "Path to a configuration file that can enable TLS or authentication (exporter toolkit format)", None))
+        .arg(flag("web.disable-exporter-metrics", "Exclude the agent's own vigie_* metrics"))
+        .arg(value("web.max-requests", "Maximum number of parallel scrape requests; 0 disables the limit", Some("40")))
+        .arg(value("path.procfs", "procfs mountpoint", Some("/proc")))
+        .arg(value("path.sysfs", "sysfs mountpoint", Some("/sys")))
+        .arg(value("path.rootfs", "rootfs mountpoint", Some("/")))
+        .arg(value("path.udev.data", "udev data path", Some("/run/udev/data")))
+        .arg(flag("collector.disable-defaults", "Set all collectors to disabled by default"))
+        .arg(value("collector.timeout", "Deadline for one collector in one scrape (vigie extension)", Some("10s")))
+        .arg(value("collector.cpu.info.flags-include", "Filter the `flags` field in cpuInfo with a value that must be a regular expression", None))
+        .arg(value("collector.cpu.info.bugs-include", "Filter the `bugs` field in cpuInfo with a value that must be a regular expression", None))
+        .arg(value("collector.diskstats.device-exclude", "Regexp of diskstats devices to exclude (mutually exclusive to device-include)", None).alias("collector.diskstats.ignored-devices"))
+        .arg(value("collector.diskstats.device-include", "Regexp of diskstats devices to include (mutually exclusive to device-exclude)", None))
+        .arg(value("collector.filesystem.mount-points-exclude", "Regexp of mount points to exclude for filesystem collector", Some(filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE)).alias("collector.filesystem.ignored-mount-points"))
+        .arg(value("collector.filesystem.fs-types-exclude", "Regexp of filesystem types to exclude for filesystem collector", Some(filesystem::DEFAULT_FS_TYPES_EXCLUDE)).alias("collector.filesystem.ignored-fs-types"))
+        .arg(value("collector.filesystem.mount-timeout", "How long to wait for a mount to respond before marking it as stale", Some("5s")))
+        .arg(value("collector.netclass.ignored-devices", "Regexp of net devices to ignore for netclass collector", Some("^$")))
+        .arg(flag("collector.netclass.ignore-invalid-speed", "Ignore devices where the speed is invalid"))
+        .arg(value("collector.netdev.device-include", "Regexp of net devices to include (mutually exclusive to device-exclude)", None).alias("collector.netdev.device-whitelist"))
+        .arg(value("collector.netdev.device-exclude", "Regexp of net devices to exclude (mutually exclusive to device-include)", None).alias("collector.netdev.device-blacklist"))
+        .arg(value("collector.netstat.fields", "Regexp of fields to return for netstat collector", Some(collector::netstat::DEFAULT_FIELDS)))
+        .arg(value("collector.textfile.directory", "Directory to read text files with metrics from", Some("")))
+        .arg(value("collector.vmstat.fields", "Regexp of fields to return for vmstat collector", Some(collector::vmstat::DEFAULT_FIELDS)))
+        .arg(flag("collector.stat.softirq", "Export softirq calls per vector"))
+        .arg(flag("collector.cpu.info", "Enables metric node_cpu_info"))
+        .arg(value("log.level", "Only log messages with the given severity or above: debug, info, warn, error", Some("info")))
+        .arg(value("log.format", "Output format of log messages: logfmt", Some("logfmt")));
+    for [on, off] in [bool_pair("collector.cpu.guest", "Enables metric node_cpu_guest_seconds_total (default: enabled)".into())] {
+        cmd = cmd.arg(on).arg(off);
+    }
+    for spec in collector::ALL {
+        let name: &'static str = Box::leak(format!("collector.{}", spec.name).into_boxed_str());
+        let state = if spec.default_enabled { "enabled" } else { "disabled" };
+        let [on, off] = bool_pair(name, format!("Enable the {} collector: {} (default: {state})", spec.name, spec.help));
+        cmd = cmd.arg(on).arg(off);
+    }
+    cmd
+}
+
+/// What went wrong with a flag's value; printed as `vigie-agent: error: ...`, exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag}: {message}")]
+pub struct FlagError {
+    pub flag: String,
+    pub message: String,
+}
+
+fn regex_flag(m: &ArgMatches, name: &str) -> Result<Option<Regex>, FlagError> {
+    match m.get_one::<String>(name) {
+        None => Ok(None),
+        Some(s) => Regex::new(s).map(Some).map_err(|e| FlagError { flag: name.into(), message: format!("invalid regular expression: {e}") }),
+    }
+}
+
+fn filter_pair(m: &ArgMatches, include: &str, exclude: &str, default_exclude: Option<&str>) -> Result<DeviceFilter, FlagError> {
+    let inc = regex_flag(m, include)?;
+    let exc = regex_flag(m, exclude)?;
+    if inc.is_some() && exc.is_some() {
+        return Err(FlagError { flag: include.into(), message: format!("--{include} and --{exclude} are mutually exclusive") });
+    }
+    let exc = match (&inc, exc, default_exclude) {
+        (None, None, Some(d)) => Some(Regex::new(d).map_err(|e| FlagError { flag: exclude.into(), message: e.to_string() })?),
+        (_, e, _) => e,
+    };
+    Ok(DeviceFilter { include: inc, exclude: exc })
+}
+
+/// Parses the command line; clap's own errors (unknown flag, missing value) exit with code 2.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let m = command().try_get_matches_from(args)?;
+    from_matches(&m).map_err(|e| command().error(clap::error::ErrorKind::ValueValidation, e.to_string()))
+}
+
+fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
+    let s = |n: &str| m.get_one::<String>(n).cloned().unwrap_or_default();
+    let dur = |n: &str| parse_duration(&s(n)).map_err(|message| FlagError { flag: n.into(), message });
+    let req_regex = |n: &str| regex_flag(m, n).map(|r| r.unwrap_or_else(|| Regex::new("^$").expect("static regex")));
+    let disable_defaults = m.get_flag("collector.disable-defaults");
+    let mut collectors = Vec::new();
+    for spec in collector::ALL {
+        let on = m.get_flag(&format!("collector.{}", spec.name));
+        let off = m.get_flag(&format!("no-collector.{}", spec.name));
+        let enabled = if on { true } else if off { false } else { spec.default_enabled && !disable_defaults };
+        if enabled {
+            collectors.push(spec.name);
+        }
+    }
+    let options = Options {
+        paths: Paths {
+            procfs: PathBuf::from(s("path.procfs")),
+            sysfs: PathBuf::from(s("path.sysfs")),
+            rootfs: PathBuf::from(s("path.rootfs")),
+            udev_data: PathBuf::from(s("path.udev.data")),
+        },
+        cpu: cpu::Options {
+            guest: !m.get_flag("no-collector.cpu.guest"),
+            info: m.get_flag("collector.cpu.info"),
+            flags_include: regex_flag(m, "collector.cpu.info.flags-include")?,
+            bugs_include: regex_flag(m, "collector.cpu.info.bugs-include")?,
+        },
+        diskstats: filter_pair(m, "collector.diskstats.device-include", "collector.diskstats.device-exclude", Some(collector::diskstats::DEFAULT_EXCLUDE))?,
+        filesystem: filesystem::Options {
+            mount_points_exclude: req_regex("collector.filesystem.mount-points-exclude")?,
+            fs_types_exclude: req_regex("collector.filesystem.fs-types-exclude")?,
+            mount_timeout: dur("collector.filesystem.mount-timeout")?,
+            ..filesystem::Options::default()
+        },
+        netclass: netclass::Options {
+            ignored_devices: req_regex("collector.netclass.ignored-devices")?,
+            ignore_invalid_speed: m.get_flag("collector.netclass.ignore-invalid-speed"),
+        },
+        netdev: filter_pair(m, "collector.netdev.device-include", "collector.netdev.device-exclude", None)?,
+        netstat_fields: req_regex("collector.netstat.fields")?,
+        stat_softirq: m.get_flag("collector.stat.softirq"),
+        textfile_directory: Some(s("collector.textfile.directory")).filter(|d| !d.is_empty()),
+        vmstat_fields: req_regex("collector.vmstat.fields")?,
+    };
+    let telemetry_path = s("web.telemetry-path");
+    if !telemetry_path.starts_with('/') || telemetry_path == "/" {
+        return Err(FlagError { flag: "web.telemetry-path".into(), message: "must start with '/' and not be '/'".into() });
+    }
+    let log_level = s("log.level");
+    if !matches!(log_level.as_str(), "debug" | "info" | "warn" | "error") {
+        return Err(FlagError { flag: "log.level".into(), message: format!("unknown level {log_level:?}") });
+    }
+    if s("log.format") != "logfmt" {
+        return Err(FlagError { flag: "log.format".into(), message: "only logfmt is supported".into() });
+    }
+    Ok(Cli {
+        listen_addresses: m.get_many::<String>("web.listen-address").map(|v| v.cloned().collect()).unwrap_or_default(),
+        telemetry_path,
+        web_config_file: m.get_one::<String>("web.config.file").filter(|s| !s.is_empty()).map(PathBuf::from),
+        disable_exporter_metrics: m.get_flag("web.disable-exporter-metrics"),
+        max_requests: s("web.max-requests").parse().map_err(|_| FlagError { flag: "web.max-requests".into(), message: "not a number".into() })?,
+        collectors,
+        collector_timeout: dur("collector.timeout")?,
+        options,
+        log_level,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_exporter_flags() {
+        let cli = parse(["vigie-agent", "--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--no-collector.meminfo", "--web.listen-address=127.0.0.1:1", "--collector.filesystem.mount-timeout=1m30s"]).unwrap();
+        assert_eq!(cli.collectors, ["cpu"]);
+        assert_eq!(cli.listen_addresses, ["127.0.0.1:1"]);
+        assert_eq!(cli.options.filesystem.mount_timeout, Duration::from_secs(90));
+        let all = parse(["vigie-agent", "--no-collector.cpu"]).unwrap();
+        assert!(!all.collectors.contains(&"cpu") && all.collectors.contains(&"meminfo"));
+        assert!(!parse(["vigie-agent", "--no-collector.cpu.guest"]).unwrap().options.cpu.guest);
+    }
+
+    #[test]
+    fn bad_flags_exit_2() {
+        for args in [
+            vec!["vigie-agent", "--collector.nope"],
+            vec!["vigie-agent", "--collector.vmstat.fields=("],
+            vec!["vigie-agent", "--collector.netdev.device-include=a", "--collector.netdev.device-exclude=b"],
+            vec!["vigie-agent", "--collector.filesystem.mount-timeout=5x"],
+        ] {
+            let e = parse(args.clone()).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("5").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::http::{HeaderName, HeaderValue};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing_subscriber::EnvFilter;
+use vigie_agent::collector::Collectors;
+use vigie_agent::web::config::WebConfig;
+use vigie_agent::web::{self, AppState, BasicAuth};
+use vigie_agent::{cli, selfmetrics};
+
+fn main() -> ExitCode {
+    let cli = match cli::parse(std::env::args_os()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(format!("warn,vigie_agent={}", cli.log_level)))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    // One thread serves HTTP (like node_exporter's GOMAXPROCS=1); collectors run on the blocking
+    // pool, whose threads are kept between scrapes so a scrape never pays for thread creation.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(64)
+        .thread_keep_alive(std::time::Duration::from_secs(600))
+        .build();
+    let result = runtime.context("starting the runtime").and_then(|rt| rt.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigie-agent: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `:9100` means every interface, as in Go.
+async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+    if let Some(port) = addr.strip_prefix(':') {
+        let port: u16 = port.parse().with_context(|| format!("--web.listen-address {addr:?}: invalid port"))?;
+        if let Ok(l) = TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
+            return Ok(l);
+        }
+        return TcpListener::bind(SocketAddr::from(([0u8; 4], port))).await.with_context(|| format!("listening on {addr}"));
+    }
+    TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    let web_config = match &cli.web_config_file {
+        Some(p) => WebConfig::load(p)?,
+        None => WebConfig::default(),
+    };
+    let tls = web::tls::server_config(&web_config)?;
+    let collectors = Collectors::new(&cli.collectors, &cli.options, cli.collector_timeout);
+    tracing::info!(version = selfmetrics::VERSION, collectors = ?collectors.names(), "starting vigie-agent");
+    let mut state = AppState::new(collectors, cli.telemetry_path.clone());
+    state.exporter_metrics = !cli.disable_exporter_metrics;
+    state.limiter = (cli.max_requests > 0).then(|| Semaphore::new(cli.max_requests));
+    if !web_config.basic_auth_users.is_empty() {
+        state.basic_auth = Some(BasicAuth::new(web_config.basic_auth_users.clone()));
+    }
+    if let Some(http) = &web_config.http_server_config {
+        for (k, v) in &http.headers {
+            let name = HeaderName::try_from(k.as_str()).with_context(|| format!("http_server_config.headers: invalid name {k:?}"))?;
+            let value = HeaderValue::try_from(v.as_str()).with_context(|| format!("http_server_config.headers.{k}: invalid value"))?;
+            state.headers.push((name, value));
+        }
+    }
+    let app = web::router(Arc::new(state));
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut servers = Vec::new();
+    for addr in &cli.listen_addresses {
+        let listener = bind(addr).await?;
+        tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "listening");
+        let mut stop = stop_tx.subscribe();
+        servers.push(tokio::spawn(web::tls::serve(listener, app.clone(), tls.clone(), async move {
+            let _ = stop.recv().await;
+        })));
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(());
+    for s in servers {
+        s.await??;
+    }
+    Ok(())
+}

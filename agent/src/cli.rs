@@ -118,7 +118,11 @@ pub fn command() -> Command {
         .arg(flag("collector.cpu.info", "Enables metric node_cpu_info"))
         .arg(value("log.level", "Only log messages with the given severity or above: debug, info, warn, error", Some("info")))
         .arg(value("log.format", "Output format of log messages: logfmt", Some("logfmt")));
-    for [on, off] in [bool_pair("collector.cpu.guest", "Enables metric node_cpu_guest_seconds_total (default: enabled)".into())] {
+    for [on, off] in [
+        bool_pair("collector.cpu.guest", "Enables metric node_cpu_guest_seconds_total (default: enabled)".into()),
+        bool_pair("collector.netdev.netlink", "Use netlink to gather stats instead of /proc/net/dev (default: enabled)".into()),
+        bool_pair("collector.netclass.netlink", "Use netlink for most netclass attributes instead of reading every sysfs file (default: enabled)".into()),
+    ] {
         cmd = cmd.arg(on).arg(off);
     }
     for spec in collector::ALL {
@@ -205,8 +209,10 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
         netclass: netclass::Options {
             ignored_devices: req_regex("collector.netclass.ignored-devices")?,
             ignore_invalid_speed: m.get_flag("collector.netclass.ignore-invalid-speed"),
+            netlink: !m.get_flag("no-collector.netclass.netlink"),
         },
         netdev: filter_pair(m, "collector.netdev.device-include", "collector.netdev.device-exclude", None)?,
+        netdev_netlink: !m.get_flag("no-collector.netdev.netlink"),
         netstat_fields: req_regex("collector.netstat.fields")?,
         stat_softirq: m.get_flag("collector.stat.softirq"),
         textfile_directory: Some(s("collector.textfile.directory")).filter(|d| !d.is_empty()),

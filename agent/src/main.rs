@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(format!("warn,vigie_agent={}", cli.log_level)))
         .with_writer(std::io::stderr)
@@ -36,6 +37,16 @@ fn main() -> ExitCode {
             eprintln!("vigie-agent: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc gives every thread that allocates its own arena; an exporter gains nothing from that
+/// and pays for it in resident memory.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator tunables; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ pub mod loadavg;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
+pub mod netlink;
 pub mod netstat;
 pub mod pressure;
 pub mod sockstat;
@@ -70,15 +71,37 @@ pub trait Collector: Send + Sync + 'static {
     fn update(&self, out: &mut Vec<Family>) -> Result<()>;
 }
 
-/// Reads a whole file, with the path in the error.
+/// Reads a whole file, with the path in the error. procfs and sysfs files report a size of 0,
+/// so the size probe `fs::read_to_string` makes (statx + lseek) is skipped: a scrape reads
+/// ~150 such files and syscalls are most of its cost.
 pub fn read(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    read_plain(path).map_err(|e| Error::io(path, e))
+}
+
+fn read_plain(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let file = fs::File::open(path)?;
+    let mut s = String::with_capacity(4096);
+    file.take(64 << 20).read_to_string(&mut s)?;
+    Ok(s)
 }
 
 /// Reads a small sysfs attribute, trimmed; `None` when it is absent or unreadable (sysfs answers
-/// EINVAL for attributes that do not apply, such as `speed` of a virtual NIC).
+/// EINVAL for attributes that do not apply, such as `speed` of a virtual NIC). One `read`:
+/// sysfs returns an attribute whole.
 pub fn read_attr(path: &Path) -> Option<String> {
-    fs::read_to_string(path).ok().map(|s| s.trim_end_matches('\n').trim().to_string())
+    use std::io::Read;
+    let mut file = fs::File::open(path).ok()?;
+    let mut buf = [0u8; 4096];
+    let mut len = 0;
+    loop {
+        let n = file.read(&mut buf[len..]).ok()?;
+        len += n;
+        if n == 0 || len == buf.len() || (len > 0 && buf[len - 1] == b'\n') {
+            break;
+        }
+    }
+    Some(String::from_utf8_lossy(&buf[..len]).trim_end_matches('\n').trim().to_string())
 }
 
 /// Parses an integer the way Go's `strconv.ParseInt(s, 0, 64)` does (`0x` hex prefixes included).
@@ -138,6 +161,8 @@ pub struct Options {
     pub filesystem: filesystem::Options,
     pub netclass: netclass::Options,
     pub netdev: DeviceFilter,
+    /// netdev reads rtnetlink (node_exporter 1.5's default) instead of /proc/net/dev.
+    pub netdev_netlink: bool,
     pub netstat_fields: Regex,
     pub stat_softirq: bool,
     pub textfile_directory: Option<String>,
@@ -156,6 +181,7 @@ impl Default for Options {
             filesystem: filesystem::Options::default(),
             netclass: netclass::Options::default(),
             netdev: DeviceFilter::default(),
+            netdev_netlink: true,
             netstat_fields: Regex::new(netstat::DEFAULT_FIELDS).expect("static regex"),
             stat_softirq: false,
             textfile_directory: None,
@@ -238,30 +264,85 @@ impl Collectors {
         Collectors { entries, timeout }
     }
 
+    /// Collectors built elsewhere (tests, other crates), under the given names.
+    pub fn from_collectors(collectors: Vec<(&'static str, Box<dyn Collector>)>, timeout: Duration) -> Collectors {
+        let entries = collectors
+            .into_iter()
+            .map(|(name, c)| Entry {
+                name,
+                collector: Arc::from(c),
+                busy: Arc::new(AtomicBool::new(false)),
+                last_error: Mutex::new(None),
+            })
+            .collect();
+        Collectors { entries, timeout }
+    }
+
     pub fn names(&self) -> Vec<&'static str> {
         self.entries.iter().map(|e| e.name).collect()
     }
 
     /// Runs the collectors `wanted` accepts (all by default) and returns their families plus
     /// `node_scrape_collector_{duration_seconds,success}`, unnormalised.
+    ///
+    /// Collectors run one after the other on one blocking thread (a thread hand-off per
+    /// collector would cost more than most collectors). When no collector has finished for a
+    /// while, a helper takes over the collectors not yet started, so a hung one delays nothing
+    /// but itself; whatever has not finished at the deadline reports `success 0`.
     pub async fn scrape(&self, wanted: impl Fn(&str) -> bool) -> Vec<Family> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut running = Vec::with_capacity(self.entries.len());
-        for entry in self.entries.iter().filter(|e| wanted(e.name)) {
+        let stall = (self.timeout / 2).min(STALL);
+        let mut selected = Vec::new();
+        let mut skipped = Vec::new();
+        for (i, entry) in self.entries.iter().enumerate().filter(|(_, e)| wanted(e.name)) {
             if entry.busy.swap(true, Ordering::AcqRel) {
-                running.push((entry, None));
-                continue;
+                skipped.push(i);
+            } else {
+                selected.push(i);
             }
-            let collector = entry.collector.clone();
-            let busy = entry.busy.clone();
-            let handle = tokio::task::spawn_blocking(move || {
-                let start = Instant::now();
-                let mut families = Vec::new();
-                let result = collector.update(&mut families);
-                busy.store(false, Ordering::Release);
-                Outcome { families, result, elapsed: start.elapsed() }
-            });
-            running.push((entry, Some(handle)));
+        }
+        let batch = Arc::new(Batch {
+            jobs: selected
+                .iter()
+                .map(|&i| Job {
+                    collector: self.entries[i].collector.clone(),
+                    busy: self.entries[i].busy.clone(),
+                    claimed: AtomicBool::new(false),
+                })
+                .collect(),
+            results: Mutex::new(selected.iter().map(|_| None).collect()),
+            done: AtomicUsize::new(0),
+            all_done: tokio::sync::Notify::new(),
+        });
+        let total = selected.len();
+        if total > 0 {
+            let b = batch.clone();
+            tokio::task::spawn_blocking(move || b.run());
+        }
+        let mut progress = 0;
+        while batch.done.load(Ordering::Acquire) < total {
+            let wake = (tokio::time::Instant::now() + stall).min(deadline);
+            tokio::select! {
+                _ = batch.all_done.notified() => {}
+                _ = tokio::time::sleep_until(wake) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    let done = batch.done.load(Ordering::Acquire);
+                    if done == progress && batch.jobs.iter().any(|j| !j.claimed.load(Ordering::Acquire)) {
+                        let b = batch.clone();
+                        tokio::task::spawn_blocking(move || b.run());
+                    }
+                    progress = done;
+                }
+            }
+        }
+        let outcomes: Vec<Option<Outcome>> = std::mem::take(&mut *batch.results.lock().unwrap_or_else(|p| p.into_inner()));
+        // Collectors never started before the deadline are released for the next scrape.
+        for job in &batch.jobs {
+            if !job.claimed.swap(true, Ordering::AcqRel) {
+                job.busy.store(false, Ordering::Release);
+            }
         }
 
         let mut out = Vec::new();
@@ -275,8 +356,12 @@ impl Collectors {
             "node_exporter: Whether a collector succeeded.",
             Kind::Gauge,
         );
-        for (entry, handle) in running {
-            let (ok, elapsed) = match handle {
+        let results = selected.iter().zip(outcomes).map(|(&i, o)| (i, Some(o))).chain(skipped.iter().map(|&i| (i, None)));
+        let mut results: Vec<_> = results.collect();
+        results.sort_by_key(|(i, _)| *i);
+        for (i, outcome) in results {
+            let entry = &self.entries[i];
+            let (ok, elapsed) = match outcome {
                 None => {
                     entry.report(&Error::Other(format!(
                         "still running from an earlier scrape (longer than {:?}); skipped",
@@ -284,29 +369,23 @@ impl Collectors {
                     )));
                     (false, Duration::ZERO)
                 }
-                Some(handle) => match tokio::time::timeout_at(deadline, handle).await {
-                    Ok(Ok(outcome)) => {
-                        out.extend(outcome.families);
-                        match outcome.result {
-                            Ok(()) => {
-                                entry.recovered();
-                                (true, outcome.elapsed)
-                            }
-                            Err(e) => {
-                                entry.report(&e);
-                                (false, outcome.elapsed)
-                            }
+                Some(None) => {
+                    entry.report(&Error::Other(format!("did not finish within {:?}", self.timeout)));
+                    (false, self.timeout)
+                }
+                Some(Some(outcome)) => {
+                    out.extend(outcome.families);
+                    match outcome.result {
+                        Ok(()) => {
+                            entry.recovered();
+                            (true, outcome.elapsed)
+                        }
+                        Err(e) => {
+                            entry.report(&e);
+                            (false, outcome.elapsed)
                         }
                     }
-                    Ok(Err(join)) => {
-                        entry.report(&Error::Other(format!("collector panicked: {join}")));
-                        (false, Duration::ZERO)
-                    }
-                    Err(_) => {
-                        entry.report(&Error::Other(format!("timed out after {:?}", self.timeout)));
-                        (false, self.timeout)
-                    }
-                },
+                }
             };
             duration.push(&[("collector", entry.name)], elapsed.as_secs_f64());
             success.push(&[("collector", entry.name)], if ok { 1.0 } else { 0.0 });
@@ -314,6 +393,50 @@ impl Collectors {
         out.push(duration);
         out.push(success);
         out
+    }
+}
+
+/// After this long without a collector finishing, a helper thread takes the remaining ones.
+const STALL: Duration = Duration::from_secs(1);
+
+struct Job {
+    collector: Arc<dyn Collector>,
+    busy: Arc<AtomicBool>,
+    /// Set by the thread that runs the job, so a helper never runs it twice.
+    claimed: AtomicBool,
+}
+
+/// One scrape's collectors, shared by the thread running them and any helper. Results go to
+/// slots and the scrape is woken once, when the last one lands.
+struct Batch {
+    jobs: Vec<Job>,
+    results: Mutex<Vec<Option<Outcome>>>,
+    done: AtomicUsize,
+    all_done: tokio::sync::Notify,
+}
+
+impl Batch {
+    fn run(&self) {
+        for (i, job) in self.jobs.iter().enumerate() {
+            if job.claimed.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let start = Instant::now();
+            let mut families = Vec::new();
+            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.collector.update(&mut families))) {
+                Ok(r) => r,
+                Err(_) => Err(Error::Other("collector panicked".into())),
+            };
+            job.busy.store(false, Ordering::Release);
+            // The scrape may have given up on us already; then the result is simply dropped.
+            let outcome = Outcome { families, result, elapsed: start.elapsed() };
+            if let Some(slot) = self.results.lock().unwrap_or_else(|p| p.into_inner()).get_mut(i) {
+                *slot = Some(outcome);
+            }
+            if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.jobs.len() {
+                self.all_done.notify_one();
+            }
+        }
     }
 }
 

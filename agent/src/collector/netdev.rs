@@ -1,5 +1,6 @@
-//! `node_network_{receive,transmit}_*_total` per device from /proc/net/dev, with node_exporter's
-//! legacy names; `receive_nohandler` comes from sysfs, where the kernel publishes it.
+//! `node_network_{receive,transmit}_*_total` per device, with node_exporter's legacy names:
+//! from an rtnetlink dump by default (as node_exporter 1.5 does), or from /proc/net/dev plus
+//! sysfs' `rx_nohandler` with `--no-collector.netdev.netlink` (and for fixture trees).
 
 use std::path::Path;
 
@@ -14,12 +15,37 @@ const TRANSMIT: [&str; 8] = ["bytes", "packets", "errs", "drop", "fifo", "colls"
 pub struct Netdev {
     paths: Paths,
     filter: DeviceFilter,
+    netlink: bool,
 }
 
 impl Netdev {
     pub fn new(o: &super::Options) -> Netdev {
-        Netdev { paths: o.paths.clone(), filter: o.netdev.clone() }
+        Netdev { paths: o.paths.clone(), filter: o.netdev.clone(), netlink: o.netdev_netlink }
     }
+}
+
+/// The /proc/net/dev columns computed from `rtnl_link_stats64` the way the kernel computes them.
+pub fn legacy_counters(s: &[u64]) -> [f64; 16] {
+    let g = |i: usize| s.get(i).copied().unwrap_or(0);
+    [
+        g(2),
+        g(0),
+        g(4),
+        g(6) + g(15),
+        g(14),
+        g(13) + g(10) + g(11) + g(12),
+        g(21),
+        g(8),
+        g(3),
+        g(1),
+        g(5),
+        g(7),
+        g(18),
+        g(9),
+        g(17) + g(16) + g(19) + g(20),
+        g(22),
+    ]
+    .map(|v| v as f64)
 }
 
 /// Device name and its 16 counters, in /proc/net/dev column order.
@@ -50,8 +76,28 @@ pub fn parse_net_dev(text: &str, path: &Path) -> Result<Vec<(String, [f64; 16])>
 
 impl Collector for Netdev {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
-        let path = self.paths.proc("net/dev");
-        let devices = parse_net_dev(&read(&path)?, &path)?;
+        // (device, counters, nohandler)
+        let devices: Vec<(String, [f64; 16], Option<f64>)> = if self.netlink {
+            super::netlink::dump_links()
+                .map_err(|e| Error::Other(format!("rtnetlink dump: {e}")))?
+                .into_iter()
+                .filter_map(|l| {
+                    let s = l.stats64?;
+                    let nohandler = s.get(23).map(|v| *v as f64);
+                    Some((l.name, legacy_counters(&s), nohandler))
+                })
+                .collect()
+        } else {
+            let path = self.paths.proc("net/dev");
+            parse_net_dev(&read(&path)?, &path)?
+                .into_iter()
+                .map(|(dev, v)| {
+                    let stat = self.paths.sys("class/net").join(&dev).join("statistics/rx_nohandler");
+                    let nohandler = read_attr(&stat).and_then(|v| v.parse::<u64>().ok()).map(|v| v as f64);
+                    (dev, v, nohandler)
+                })
+                .collect()
+        };
         let mut families: Vec<Family> = RECEIVE
             .iter()
             .map(|k| format!("receive_{k}"))
@@ -65,13 +111,12 @@ impl Collector for Netdev {
             "Network device statistic receive_nohandler.",
             Kind::Counter,
         );
-        for (dev, values) in devices.iter().filter(|(d, _)| !self.filter.ignored(d)) {
+        for (dev, values, nh) in devices.iter().filter(|(d, _, _)| !self.filter.ignored(d)) {
             for (fam, v) in families.iter_mut().zip(values) {
                 fam.push(&[("device", dev)], *v);
             }
-            let stat = self.paths.sys("class/net").join(dev).join("statistics/rx_nohandler");
-            if let Some(v) = read_attr(&stat).and_then(|v| v.parse::<u64>().ok()) {
-                nohandler.push(&[("device", dev)], v as f64);
+            if let Some(v) = nh {
+                nohandler.push(&[("device", dev)], *v);
             }
         }
         out.extend(families);

@@ -1,7 +1,9 @@
 //! `node_netstat_<Proto>_<Field>` (untyped) from /proc/net/netstat, snmp and snmp6, filtered by
 //! `--collector.netstat.fields`.
 
+use std::collections::HashMap;
 use std::io;
+use std::sync::Mutex;
 use std::path::Path;
 
 use regex::Regex;
@@ -15,11 +17,14 @@ pub const DEFAULT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)
 pub struct Netstat {
     paths: Paths,
     fields: Regex,
+    /// `Proto_Field` → selected by `--collector.netstat.fields`? The field names only change
+    /// with the kernel, so each is matched once, not on every scrape.
+    selected: Mutex<HashMap<String, bool>>,
 }
 
 impl Netstat {
     pub fn new(o: &super::Options) -> Netstat {
-        Netstat { paths: o.paths.clone(), fields: o.netstat_fields.clone() }
+        Netstat { paths: o.paths.clone(), fields: o.netstat_fields.clone(), selected: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -62,8 +67,24 @@ pub fn parse_snmp6(text: &str, mut emit: impl FnMut(&str, &str, &str)) {
 
 impl Netstat {
     fn emit(&self, proto: &str, name: &str, value: &str, path: &Path, out: &mut Vec<Family>, bad: &mut Option<Error>) {
-        let key = format!("{proto}_{name}");
-        if !self.fields.is_match(&key) {
+        let mut key = String::with_capacity(proto.len() + name.len() + 1);
+        key.push_str(proto);
+        key.push('_');
+        key.push_str(name);
+        let selected = {
+            let mut cache = self.selected.lock().unwrap_or_else(|p| p.into_inner());
+            match cache.get(&key) {
+                Some(&s) => s,
+                None => {
+                    let s = self.fields.is_match(&key);
+                    if cache.len() < 10_000 {
+                        cache.insert(key.clone(), s);
+                    }
+                    s
+                }
+            }
+        };
+        if !selected {
             return;
         }
         match value.parse::<f64>() {

@@ -84,7 +84,17 @@ pub fn read_file(path: &Path) -> std::result::Result<(Vec<Family>, f64), String>
         }
         // Every series of a family gets the same label names (missing ones empty), as
         // node_exporter does, so mixed files never produce inconsistent families.
-        let names: BTreeSet<String> = fam.samples.iter().flat_map(|s| s.labels.iter().map(|(n, _)| n.to_string())).collect();
+        let bucket_label = match fam.kind {
+            Kind::Histogram => "le",
+            Kind::Summary => "quantile",
+            _ => "",
+        };
+        let names: BTreeSet<String> = fam
+            .samples
+            .iter()
+            .flat_map(|s| s.labels.iter().map(|(n, _)| n.to_string()))
+            .filter(|n| n != bucket_label)
+            .collect();
         for s in &mut fam.samples {
             for n in &names {
                 if !s.labels.iter().any(|(l, _)| l == n) {

@@ -13,8 +13,26 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const COLLECTORS: &[&str] = &[
-    "cpu", "cpufreq", "diskstats", "entropy", "filefd", "filesystem", "hwmon", "loadavg", "meminfo", "netclass", "netdev",
-    "netstat", "pressure", "sockstat", "stat", "textfile", "thermal_zone", "time", "uname", "vmstat",
+    "cpu",
+    "cpufreq",
+    "diskstats",
+    "entropy",
+    "filefd",
+    "filesystem",
+    "hwmon",
+    "loadavg",
+    "meminfo",
+    "netclass",
+    "netdev",
+    "netstat",
+    "pressure",
+    "sockstat",
+    "stat",
+    "textfile",
+    "thermal_zone",
+    "time",
+    "uname",
+    "vmstat",
 ];
 
 struct Target {
@@ -33,13 +51,19 @@ impl Drop for Target {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
     f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
 }
 
@@ -47,38 +71,68 @@ fn status_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0)
 }
 
 fn scrape(port: u16, gzip: bool) -> usize {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let enc = if gzip { "Accept-Encoding: gzip\r\n" } else { "" };
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{enc}\r\n").expect("write");
+    let enc = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{enc}\r\n"
+    )
+    .expect("write");
     let mut body = Vec::with_capacity(64 * 1024);
     s.read_to_end(&mut body).expect("read");
-    assert!(body.starts_with(b"HTTP/1.1 200"), "scrape failed: {}", String::from_utf8_lossy(&body[..body.len().min(200)]));
+    assert!(
+        body.starts_with(b"HTTP/1.1 200"),
+        "scrape failed: {}",
+        String::from_utf8_lossy(&body[..body.len().min(200)])
+    );
     body.len()
 }
 
 fn wait_ready(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "exporter on port {port} did not start");
+        assert!(
+            Instant::now() < deadline,
+            "exporter on port {port} did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn node_exporter() -> Option<String> {
-    ["prometheus-node-exporter", "node_exporter"].into_iter().map(String::from).find(|b| {
-        Command::new(b).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-    })
+    ["prometheus-node-exporter", "node_exporter"]
+        .into_iter()
+        .map(String::from)
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let opt = |name: &str, default: usize| {
-        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
     if args.iter().any(|a| a == "--list" || a == "--test") {
         return;
@@ -95,20 +149,37 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start vigie-agent");
-    targets.push(Target { name: "vigie-agent", child, port, cpu_ms: Vec::new(), bytes: (0, 0) });
+    targets.push(Target {
+        name: "vigie-agent",
+        child,
+        port,
+        cpu_ms: Vec::new(),
+        bytes: (0, 0),
+    });
     match node_exporter() {
         Some(bin) => {
             let port = free_port();
             let child = Command::new(bin)
                 .args(&collector_flags)
-                .args(["--collector.netdev.device-exclude=", "--collector.textfile.directory="])
+                .args([
+                    "--collector.netdev.device-exclude=",
+                    "--collector.textfile.directory=",
+                ])
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start node_exporter");
-            targets.push(Target { name: "node_exporter", child, port, cpu_ms: Vec::new(), bytes: (0, 0) });
+            targets.push(Target {
+                name: "node_exporter",
+                child,
+                port,
+                cpu_ms: Vec::new(),
+                bytes: (0, 0),
+            });
         }
-        None => eprintln!("node_exporter not found (apt-get install prometheus-node-exporter): measuring vigie-agent alone"),
+        None => eprintln!(
+            "node_exporter not found (apt-get install prometheus-node-exporter): measuring vigie-agent alone"
+        ),
     }
     for t in &targets {
         wait_ready(t.port);
@@ -116,10 +187,23 @@ fn main() {
             scrape(t.port, false);
         }
     }
-    println!("{} scrapes per batch, {rounds} rounds, collectors: {}", scrapes, COLLECTORS.join(","));
-    println!("load average at start: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    println!(
+        "{} scrapes per batch, {rounds} rounds, collectors: {}",
+        scrapes,
+        COLLECTORS.join(",")
+    );
+    println!(
+        "load average at start: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     for round in 0..rounds {
-        let order: Vec<usize> = if round % 2 == 0 { (0..targets.len()).collect() } else { (0..targets.len()).rev().collect() };
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..targets.len()).collect()
+        } else {
+            (0..targets.len()).rev().collect()
+        };
         for i in order {
             let t = &mut targets[i];
             let pid = t.child.id();
@@ -136,18 +220,33 @@ fn main() {
             t.cpu_ms.push((per[0], per[1]));
         }
     }
-    println!("load average at end: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    println!(
+        "load average at end: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     println!();
-    println!("{:<14} {:>16} {:>16} {:>10} {:>10} {:>12} {:>12}", "exporter", "CPU ms plain", "CPU ms gzip", "RSS MiB", "HWM MiB", "body plain", "body gzip");
+    println!(
+        "{:<14} {:>16} {:>16} {:>10} {:>10} {:>12} {:>12}",
+        "exporter", "CPU ms plain", "CPU ms gzip", "RSS MiB", "HWM MiB", "body plain", "body gzip"
+    );
     let mut summary = Vec::new();
     for t in &targets {
         let median = |k: usize| {
-            let mut v: Vec<f64> = t.cpu_ms.iter().map(|p| if k == 0 { p.0 } else { p.1 }).collect();
+            let mut v: Vec<f64> = t
+                .cpu_ms
+                .iter()
+                .map(|p| if k == 0 { p.0 } else { p.1 })
+                .collect();
             v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
             v[v.len() / 2]
         };
         let pid = t.child.id();
-        let (rss, hwm) = (status_kb(pid, "VmRSS:") as f64 / 1024.0, status_kb(pid, "VmHWM:") as f64 / 1024.0);
+        let (rss, hwm) = (
+            status_kb(pid, "VmRSS:") as f64 / 1024.0,
+            status_kb(pid, "VmHWM:") as f64 / 1024.0,
+        );
         println!(
             "{:<14} {:>16.3} {:>16.3} {:>10.1} {:>10.1} {:>12} {:>12}",
             t.name,

@@ -18,6 +18,7 @@ pub struct Cli {
     pub telemetry_path: String,
     pub web_config_file: Option<PathBuf>,
     pub disable_exporter_metrics: bool,
+    pub openmetrics: bool,
     pub max_requests: usize,
     pub collectors: Vec<&'static str>,
     pub collector_timeout: Duration,
@@ -36,10 +37,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("empty duration".into());
     }
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| format!("missing unit in duration {s:?}"))?;
-        let value: f64 = rest[..num_end].parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration {s:?}"))?;
+        let value: f64 = rest[..num_end]
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}"))?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -57,11 +64,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn flag(name: &'static str, help: impl Into<String>) -> Arg {
-    Arg::new(name).long(name).help(help.into()).action(ArgAction::SetTrue)
+    Arg::new(name)
+        .long(name)
+        .help(help.into())
+        .action(ArgAction::SetTrue)
 }
 
 fn value(name: &'static str, help: impl Into<String>, default: Option<&'static str>) -> Arg {
-    let a = Arg::new(name).long(name).help(help.into()).value_name("VALUE").action(ArgAction::Set);
+    let a = Arg::new(name)
+        .long(name)
+        .help(help.into())
+        .value_name("VALUE")
+        .action(ArgAction::Set);
     match default {
         Some(d) => a.default_value(d),
         None => a,
@@ -72,8 +86,16 @@ fn value(name: &'static str, help: impl Into<String>, default: Option<&'static s
 fn bool_pair(name: &'static str, help: String) -> [Arg; 2] {
     let no: &'static str = Box::leak(format!("no-{name}").into_boxed_str());
     [
-        Arg::new(name).long(name).help(help).action(ArgAction::SetTrue).overrides_with(no),
-        Arg::new(no).long(no).hide(true).action(ArgAction::SetTrue).overrides_with(name),
+        Arg::new(name)
+            .long(name)
+            .help(help)
+            .action(ArgAction::SetTrue)
+            .overrides_with(no),
+        Arg::new(no)
+            .long(no)
+            .hide(true)
+            .action(ArgAction::SetTrue)
+            .overrides_with(name),
     ]
 }
 
@@ -120,6 +142,7 @@ pub fn command() -> Command {
         .arg(value("log.format", "Output format of log messages: logfmt", Some("logfmt")));
     for [on, off] in [
         bool_pair("collector.cpu.guest", "Enables metric node_cpu_guest_seconds_total (default: enabled)".into()),
+        bool_pair("web.openmetrics", "Offer OpenMetrics 1.0 to scrapers that ask for it; --no-web.openmetrics serves text 0.0.4 only, as node_exporter does (default: enabled)".into()),
         bool_pair("collector.netdev.netlink", "Use netlink to gather stats instead of /proc/net/dev (default: enabled)".into()),
         bool_pair("collector.netclass.netlink", "Use netlink for most netclass attributes instead of reading every sysfs file (default: enabled)".into()),
     ] {
@@ -127,8 +150,18 @@ pub fn command() -> Command {
     }
     for spec in collector::ALL {
         let name: &'static str = Box::leak(format!("collector.{}", spec.name).into_boxed_str());
-        let state = if spec.default_enabled { "enabled" } else { "disabled" };
-        let [on, off] = bool_pair(name, format!("Enable the {} collector: {} (default: {state})", spec.name, spec.help));
+        let state = if spec.default_enabled {
+            "enabled"
+        } else {
+            "disabled"
+        };
+        let [on, off] = bool_pair(
+            name,
+            format!(
+                "Enable the {} collector: {} (default: {state})",
+                spec.name, spec.help
+            ),
+        );
         cmd = cmd.arg(on).arg(off);
     }
     cmd
@@ -145,21 +178,38 @@ pub struct FlagError {
 fn regex_flag(m: &ArgMatches, name: &str) -> Result<Option<Regex>, FlagError> {
     match m.get_one::<String>(name) {
         None => Ok(None),
-        Some(s) => Regex::new(s).map(Some).map_err(|e| FlagError { flag: name.into(), message: format!("invalid regular expression: {e}") }),
+        Some(s) => Regex::new(s).map(Some).map_err(|e| FlagError {
+            flag: name.into(),
+            message: format!("invalid regular expression: {e}"),
+        }),
     }
 }
 
-fn filter_pair(m: &ArgMatches, include: &str, exclude: &str, default_exclude: Option<&str>) -> Result<DeviceFilter, FlagError> {
+fn filter_pair(
+    m: &ArgMatches,
+    include: &str,
+    exclude: &str,
+    default_exclude: Option<&str>,
+) -> Result<DeviceFilter, FlagError> {
     let inc = regex_flag(m, include)?;
     let exc = regex_flag(m, exclude)?;
     if inc.is_some() && exc.is_some() {
-        return Err(FlagError { flag: include.into(), message: format!("--{include} and --{exclude} are mutually exclusive") });
+        return Err(FlagError {
+            flag: include.into(),
+            message: format!("--{include} and --{exclude} are mutually exclusive"),
+        });
     }
     let exc = match (&inc, exc, default_exclude) {
-        (None, None, Some(d)) => Some(Regex::new(d).map_err(|e| FlagError { flag: exclude.into(), message: e.to_string() })?),
+        (None, None, Some(d)) => Some(Regex::new(d).map_err(|e| FlagError {
+            flag: exclude.into(),
+            message: e.to_string(),
+        })?),
         (_, e, _) => e,
     };
-    Ok(DeviceFilter { include: inc, exclude: exc })
+    Ok(DeviceFilter {
+        include: inc,
+        exclude: exc,
+    })
 }
 
 /// Parses the command line; clap's own errors (unknown flag, missing value) exit with code 2.
@@ -169,19 +219,33 @@ where
     T: Into<OsString> + Clone,
 {
     let m = command().try_get_matches_from(args)?;
-    from_matches(&m).map_err(|e| command().error(clap::error::ErrorKind::ValueValidation, e.to_string()))
+    from_matches(&m)
+        .map_err(|e| command().error(clap::error::ErrorKind::ValueValidation, e.to_string()))
 }
 
 fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
     let s = |n: &str| m.get_one::<String>(n).cloned().unwrap_or_default();
-    let dur = |n: &str| parse_duration(&s(n)).map_err(|message| FlagError { flag: n.into(), message });
-    let req_regex = |n: &str| regex_flag(m, n).map(|r| r.unwrap_or_else(|| Regex::new("^$").expect("static regex")));
+    let dur = |n: &str| {
+        parse_duration(&s(n)).map_err(|message| FlagError {
+            flag: n.into(),
+            message,
+        })
+    };
+    let req_regex = |n: &str| {
+        regex_flag(m, n).map(|r| r.unwrap_or_else(|| Regex::new("^$").expect("static regex")))
+    };
     let disable_defaults = m.get_flag("collector.disable-defaults");
     let mut collectors = Vec::new();
     for spec in collector::ALL {
         let on = m.get_flag(&format!("collector.{}", spec.name));
         let off = m.get_flag(&format!("no-collector.{}", spec.name));
-        let enabled = if on { true } else if off { false } else { spec.default_enabled && !disable_defaults };
+        let enabled = if on {
+            true
+        } else if off {
+            false
+        } else {
+            spec.default_enabled && !disable_defaults
+        };
         if enabled {
             collectors.push(spec.name);
         }
@@ -199,7 +263,12 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
             flags_include: regex_flag(m, "collector.cpu.info.flags-include")?,
             bugs_include: regex_flag(m, "collector.cpu.info.bugs-include")?,
         },
-        diskstats: filter_pair(m, "collector.diskstats.device-include", "collector.diskstats.device-exclude", Some(collector::diskstats::DEFAULT_EXCLUDE))?,
+        diskstats: filter_pair(
+            m,
+            "collector.diskstats.device-include",
+            "collector.diskstats.device-exclude",
+            Some(collector::diskstats::DEFAULT_EXCLUDE),
+        )?,
         filesystem: filesystem::Options {
             mount_points_exclude: req_regex("collector.filesystem.mount-points-exclude")?,
             fs_types_exclude: req_regex("collector.filesystem.fs-types-exclude")?,
@@ -211,7 +280,12 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
             ignore_invalid_speed: m.get_flag("collector.netclass.ignore-invalid-speed"),
             netlink: !m.get_flag("no-collector.netclass.netlink"),
         },
-        netdev: filter_pair(m, "collector.netdev.device-include", "collector.netdev.device-exclude", None)?,
+        netdev: filter_pair(
+            m,
+            "collector.netdev.device-include",
+            "collector.netdev.device-exclude",
+            None,
+        )?,
         netdev_netlink: !m.get_flag("no-collector.netdev.netlink"),
         netstat_fields: req_regex("collector.netstat.fields")?,
         stat_softirq: m.get_flag("collector.stat.softirq"),
@@ -220,21 +294,40 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
     };
     let telemetry_path = s("web.telemetry-path");
     if !telemetry_path.starts_with('/') || telemetry_path == "/" {
-        return Err(FlagError { flag: "web.telemetry-path".into(), message: "must start with '/' and not be '/'".into() });
+        return Err(FlagError {
+            flag: "web.telemetry-path".into(),
+            message: "must start with '/' and not be '/'".into(),
+        });
     }
     let log_level = s("log.level");
     if !matches!(log_level.as_str(), "debug" | "info" | "warn" | "error") {
-        return Err(FlagError { flag: "log.level".into(), message: format!("unknown level {log_level:?}") });
+        return Err(FlagError {
+            flag: "log.level".into(),
+            message: format!("unknown level {log_level:?}"),
+        });
     }
     if s("log.format") != "logfmt" {
-        return Err(FlagError { flag: "log.format".into(), message: "only logfmt is supported".into() });
+        return Err(FlagError {
+            flag: "log.format".into(),
+            message: "only logfmt is supported".into(),
+        });
     }
     Ok(Cli {
-        listen_addresses: m.get_many::<String>("web.listen-address").map(|v| v.cloned().collect()).unwrap_or_default(),
+        listen_addresses: m
+            .get_many::<String>("web.listen-address")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default(),
         telemetry_path,
-        web_config_file: m.get_one::<String>("web.config.file").filter(|s| !s.is_empty()).map(PathBuf::from),
+        web_config_file: m
+            .get_one::<String>("web.config.file")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
         disable_exporter_metrics: m.get_flag("web.disable-exporter-metrics"),
-        max_requests: s("web.max-requests").parse().map_err(|_| FlagError { flag: "web.max-requests".into(), message: "not a number".into() })?,
+        openmetrics: !m.get_flag("no-web.openmetrics"),
+        max_requests: s("web.max-requests").parse().map_err(|_| FlagError {
+            flag: "web.max-requests".into(),
+            message: "not a number".into(),
+        })?,
         collectors,
         collector_timeout: dur("collector.timeout")?,
         options,
@@ -248,13 +341,31 @@ mod tests {
 
     #[test]
     fn node_exporter_flags() {
-        let cli = parse(["vigie-agent", "--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--no-collector.meminfo", "--web.listen-address=127.0.0.1:1", "--collector.filesystem.mount-timeout=1m30s"]).unwrap();
+        let cli = parse([
+            "vigie-agent",
+            "--collector.disable-defaults",
+            "--collector.cpu",
+            "--collector.meminfo",
+            "--no-collector.meminfo",
+            "--web.listen-address=127.0.0.1:1",
+            "--collector.filesystem.mount-timeout=1m30s",
+        ])
+        .unwrap();
         assert_eq!(cli.collectors, ["cpu"]);
         assert_eq!(cli.listen_addresses, ["127.0.0.1:1"]);
-        assert_eq!(cli.options.filesystem.mount_timeout, Duration::from_secs(90));
+        assert_eq!(
+            cli.options.filesystem.mount_timeout,
+            Duration::from_secs(90)
+        );
         let all = parse(["vigie-agent", "--no-collector.cpu"]).unwrap();
         assert!(!all.collectors.contains(&"cpu") && all.collectors.contains(&"meminfo"));
-        assert!(!parse(["vigie-agent", "--no-collector.cpu.guest"]).unwrap().options.cpu.guest);
+        assert!(
+            !parse(["vigie-agent", "--no-collector.cpu.guest"])
+                .unwrap()
+                .options
+                .cpu
+                .guest
+        );
     }
 
     #[test]
@@ -262,7 +373,11 @@ mod tests {
         for args in [
             vec!["vigie-agent", "--collector.nope"],
             vec!["vigie-agent", "--collector.vmstat.fields=("],
-            vec!["vigie-agent", "--collector.netdev.device-include=a", "--collector.netdev.device-exclude=b"],
+            vec![
+                "vigie-agent",
+                "--collector.netdev.device-include=a",
+                "--collector.netdev.device-exclude=b",
+            ],
             vec!["vigie-agent", "--collector.filesystem.mount-timeout=5x"],
         ] {
             let e = parse(args.clone()).unwrap_err();

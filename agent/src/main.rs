@@ -19,7 +19,10 @@ fn main() -> ExitCode {
     };
     limit_malloc_arenas();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(format!("warn,vigie_agent={}", cli.log_level)))
+        .with_env_filter(EnvFilter::new(format!(
+            "warn,vigie_agent={}",
+            cli.log_level
+        )))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -30,7 +33,9 @@ fn main() -> ExitCode {
         .max_blocking_threads(64)
         .thread_keep_alive(std::time::Duration::from_secs(600))
         .build();
-    let result = runtime.context("starting the runtime").and_then(|rt| rt.block_on(run(cli)));
+    let result = runtime
+        .context("starting the runtime")
+        .and_then(|rt| rt.block_on(run(cli)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -53,26 +58,33 @@ fn limit_malloc_arenas() {
 /// `:9100` means every interface, as in Go.
 async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
     if let Some(port) = addr.strip_prefix(':') {
-        let port: u16 = port.parse().with_context(|| format!("--web.listen-address {addr:?}: invalid port"))?;
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("--web.listen-address {addr:?}: invalid port"))?;
         if let Ok(l) = TcpListener::bind(SocketAddr::from(([0u16; 8], port))).await {
             return Ok(l);
         }
-        return TcpListener::bind(SocketAddr::from(([0u8; 4], port))).await.with_context(|| format!("listening on {addr}"));
+        return TcpListener::bind(SocketAddr::from(([0u8; 4], port)))
+            .await
+            .with_context(|| format!("listening on {addr}"));
     }
-    TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -92,14 +104,17 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     tracing::info!(version = selfmetrics::VERSION, collectors = ?collectors.names(), "starting vigie-agent");
     let mut state = AppState::new(collectors, cli.telemetry_path.clone());
     state.exporter_metrics = !cli.disable_exporter_metrics;
+    state.openmetrics = cli.openmetrics;
     state.limiter = (cli.max_requests > 0).then(|| Semaphore::new(cli.max_requests));
     if !web_config.basic_auth_users.is_empty() {
         state.basic_auth = Some(BasicAuth::new(web_config.basic_auth_users.clone()));
     }
     if let Some(http) = &web_config.http_server_config {
         for (k, v) in &http.headers {
-            let name = HeaderName::try_from(k.as_str()).with_context(|| format!("http_server_config.headers: invalid name {k:?}"))?;
-            let value = HeaderValue::try_from(v.as_str()).with_context(|| format!("http_server_config.headers.{k}: invalid value"))?;
+            let name = HeaderName::try_from(k.as_str())
+                .with_context(|| format!("http_server_config.headers: invalid name {k:?}"))?;
+            let value = HeaderValue::try_from(v.as_str())
+                .with_context(|| format!("http_server_config.headers.{k}: invalid value"))?;
             state.headers.push((name, value));
         }
     }
@@ -110,9 +125,14 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         let listener = bind(addr).await?;
         tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "listening");
         let mut stop = stop_tx.subscribe();
-        servers.push(tokio::spawn(web::tls::serve(listener, app.clone(), tls.clone(), async move {
-            let _ = stop.recv().await;
-        })));
+        servers.push(tokio::spawn(web::tls::serve(
+            listener,
+            app.clone(),
+            tls.clone(),
+            async move {
+                let _ = stop.recv().await;
+            },
+        )));
     }
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -17,12 +17,14 @@ use vigie_exposition::{Family, normalize, text};
 
 fn fixture_options(tree: &str) -> Options {
     let root = PathBuf::from("tests/fixtures").join(tree);
-    let mut o = Options::default();
-    o.paths = Paths {
-        procfs: root.join("proc"),
-        sysfs: root.join("sys"),
-        rootfs: PathBuf::from("/"),
-        udev_data: root.join("udev/data"),
+    let mut o = Options {
+        paths: Paths {
+            procfs: root.join("proc"),
+            sysfs: root.join("sys"),
+            rootfs: PathBuf::from("/"),
+            udev_data: root.join("udev/data"),
+        },
+        ..Options::default()
     };
     o.stat_softirq = true;
     o.cpu.info = false;
@@ -38,7 +40,13 @@ fn fixture_options(tree: &str) -> Options {
             return Err(io::Error::from_raw_os_error(libc_eio()));
         }
         let seed = p.as_os_str().len() as f64;
-        Ok(FsStat { size: 1e12 + seed, free: 5e11, avail: 4.5e11, files: 6.5e7, files_free: 6e7 })
+        Ok(FsStat {
+            size: 1e12 + seed,
+            free: 5e11,
+            avail: 4.5e11,
+            files: 6.5e7,
+            files_free: 6e7,
+        })
     });
     o
 }
@@ -49,13 +57,25 @@ fn libc_eio() -> i32 {
 
 /// Families that depend on the clock or the kernel we run on, not on the fixture.
 fn deterministic(f: &Family) -> bool {
-    !matches!(f.name.as_str(), "node_time_seconds" | "node_time_zone_offset_seconds" | "node_scrape_collector_duration_seconds")
+    !matches!(
+        f.name.as_str(),
+        "node_time_seconds"
+            | "node_time_zone_offset_seconds"
+            | "node_scrape_collector_duration_seconds"
+    )
 }
 
 fn render(collectors: &[&'static str], options: &Options) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let c = Collectors::new(collectors, options, Duration::from_secs(5));
-    let mut families: Vec<Family> = rt.block_on(c.scrape(|_| true)).into_iter().filter(deterministic).collect();
+    let mut families: Vec<Family> = rt
+        .block_on(c.scrape(|_| true))
+        .into_iter()
+        .filter(deterministic)
+        .collect();
     for f in &mut families {
         if f.name == "node_textfile_mtime_seconds" {
             for s in &mut f.samples {
@@ -82,9 +102,14 @@ fn check_tree(tree: &str) {
             std::fs::write(&path, &got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with VIGIE_UPDATE_GOLDEN=1)", path.display()));
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with VIGIE_UPDATE_GOLDEN=1)", path.display()));
         if got != want {
-            failures.push(format!("--- {} differs:\n{}", path.display(), diff(&want, &got)));
+            failures.push(format!(
+                "--- {} differs:\n{}",
+                path.display(),
+                diff(&want, &got)
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -120,32 +145,56 @@ fn golden_edge_cases() {
 #[test]
 fn edge_outcomes_are_the_ones_a_user_expects() {
     let options = fixture_options("edge");
-    let out = render(&ALL.iter().map(|s| s.name).filter(|n| *n != "uname").collect::<Vec<_>>(), &options);
+    let out = render(
+        &ALL.iter()
+            .map(|s| s.name)
+            .filter(|n| *n != "uname")
+            .collect::<Vec<_>>(),
+        &options,
+    );
     let has = |line: &str| out.lines().any(|l| l == line);
     // No loadavg file: the collector fails, the scrape still answers.
-    assert!(has("node_scrape_collector_success{collector=\"loadavg\"} 0"));
+    assert!(has(
+        "node_scrape_collector_success{collector=\"loadavg\"} 0"
+    ));
     // No PSI in this kernel: no data, success 0.
-    assert!(has("node_scrape_collector_success{collector=\"pressure\"} 0"));
+    assert!(has(
+        "node_scrape_collector_success{collector=\"pressure\"} 0"
+    ));
     // file-nr with two numbers is an error.
     assert!(has("node_scrape_collector_success{collector=\"filefd\"} 0"));
     // Zero CPUs online is not an error: no per-CPU series.
     assert!(has("node_scrape_collector_success{collector=\"cpu\"} 1"));
     assert!(!out.contains("node_cpu_seconds_total{"));
     // A failing mount is reported, the others served, the duplicate mount line counted once.
-    assert!(has("node_filesystem_device_error{device=\"server:/export\",fstype=\"nfs4\",mountpoint=\"/mnt/broken\"} 1"));
-    assert!(has("node_filesystem_readonly{device=\"/dev/sdb1\",fstype=\"xfs\",mountpoint=\"/mnt/with space\"} 1"));
-    assert_eq!(out.matches("node_filesystem_size_bytes{device=\"/dev/sda1\"").count(), 1);
+    assert!(has(
+        "node_filesystem_device_error{device=\"server:/export\",fstype=\"nfs4\",mountpoint=\"/mnt/broken\"} 1"
+    ));
+    assert!(has(
+        "node_filesystem_readonly{device=\"/dev/sdb1\",fstype=\"xfs\",mountpoint=\"/mnt/with space\"} 1"
+    ));
+    assert_eq!(
+        out.matches("node_filesystem_size_bytes{device=\"/dev/sda1\"")
+            .count(),
+        1
+    );
     // Bad and timestamped textfiles are skipped and flagged; good ones served; a textfile
     // metric clashing with a collector's family does not break the scrape.
     assert!(has("node_textfile_scrape_error 1"));
-    assert!(has("backup_last_success_timestamp_seconds{job=\"nas\",tier=\"\"} 1.7e+09"));
+    assert!(has(
+        "backup_last_success_timestamp_seconds{job=\"nas\",tier=\"\"} 1.7e+09"
+    ));
     assert!(has("job_duration_seconds_bucket{le=\"+Inf\"} 6"));
     assert!(!out.contains("broken_metric") && !out.contains("with_timestamp"));
     assert!(has("node_load1 99"));
     // Counters over 2^53 keep Go's spelling.
-    assert!(has("node_network_receive_bytes_total{device=\"eth0\"} 1.8446744073709552e+19"));
+    assert!(has(
+        "node_network_receive_bytes_total{device=\"eth0\"} 1.8446744073709552e+19"
+    ));
     assert!(has("node_network_speed_bytes{device=\"dummy0\"} -125000"));
-    assert!(has("node_network_info{address=\"\",broadcast=\"\",device=\"dummy0\",duplex=\"\",ifalias=\"with \\\"quotes\\\" \\\\ and\",operstate=\"unknown\"} 1"));
+    assert!(has(
+        "node_network_info{address=\"\",broadcast=\"\",device=\"dummy0\",duplex=\"\",ifalias=\"with \\\"quotes\\\" \\\\ and\",operstate=\"unknown\"} 1"
+    ));
 }
 
 #[test]
@@ -164,9 +213,18 @@ fn a_hung_mount_never_blocks_the_scrape() {
             // A dead NFS server: blocks until the test releases it.
             let _ = release_rx.lock().unwrap().recv();
         }
-        Ok(FsStat { size: 1.0, free: 1.0, avail: 1.0, files: 1.0, files_free: 1.0 })
+        Ok(FsStat {
+            size: 1.0,
+            free: 1.0,
+            avail: 1.0,
+            files: 1.0,
+            files_free: 1.0,
+        })
     });
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let c = Collectors::new(&["filesystem"], &options, Duration::from_secs(5));
     let scrape = |c: &Collectors| {
         let (families, _) = normalize(rt.block_on(c.scrape(|_| true)));
@@ -178,7 +236,11 @@ fn a_hung_mount_never_blocks_the_scrape() {
     for round in 0..3 {
         let started = std::time::Instant::now();
         let out = scrape(&c);
-        assert!(started.elapsed() < Duration::from_secs(2), "round {round} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "round {round} took {:?}",
+            started.elapsed()
+        );
         assert!(out.contains(stuck), "round {round}:\n{out}");
         assert!(out.contains("node_filesystem_size_bytes{device=\"/dev/sda1\",fstype=\"ext4\",mountpoint=\"/\"} 1"), "round {round}: healthy mounts still served");
         assert!(out.contains("node_scrape_collector_success{collector=\"filesystem\"} 1"));
@@ -192,7 +254,10 @@ fn a_hung_mount_never_blocks_the_scrape() {
         if out.contains("node_filesystem_size_bytes{device=\"server:/export\"") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "mount never recovered:\n{out}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mount never recovered:\n{out}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -205,12 +270,27 @@ fn netlink_and_sysfs_agree_on_this_machine() {
     files.netdev_netlink = false;
     let netlink = Options::default();
     let strip = |s: String| -> Vec<String> {
-        s.lines().filter(|l| !l.starts_with("node_scrape_collector_duration")).map(str::to_string).collect()
+        s.lines()
+            .filter(|l| !l.starts_with("node_scrape_collector_duration"))
+            .map(str::to_string)
+            .collect()
     };
-    assert_eq!(strip(render(&["netclass"], &files)), strip(render(&["netclass"], &netlink)));
+    assert_eq!(
+        strip(render(&["netclass"], &files)),
+        strip(render(&["netclass"], &netlink))
+    );
     // Counters move between two reads; the families, devices and labels must not.
     let shape = |s: String| -> Vec<String> {
-        s.lines().map(|l| l.rsplit_once(' ').map(|(k, _)| k.to_string()).unwrap_or_default()).collect()
+        s.lines()
+            .map(|l| {
+                l.rsplit_once(' ')
+                    .map(|(k, _)| k.to_string())
+                    .unwrap_or_default()
+            })
+            .collect()
     };
-    assert_eq!(shape(render(&["netdev"], &files)), shape(render(&["netdev"], &netlink)));
+    assert_eq!(
+        shape(render(&["netdev"], &files)),
+        shape(render(&["netdev"], &netlink))
+    );
 }

@@ -18,7 +18,8 @@ pub use parse::{ParseError, parse_text};
 /// `Content-Type` of the classic text format, as node_exporter sends it.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `Content-Type` of OpenMetrics 1.0.0 text, as client_golang sends it.
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Which text format a scraper asked for in its `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +46,10 @@ impl Format {
                 let p = p.trim();
                 if let Some(v) = p.strip_prefix("q=") {
                     q = v.trim().parse().unwrap_or(0.0);
-                } else if let Some(v) = p.strip_prefix("version=") {
-                    if media == "application/openmetrics-text" {
-                        version_ok = v.starts_with("1.0") || v.starts_with("0.0.1");
-                    }
+                } else if let Some(v) = p.strip_prefix("version=")
+                    && media == "application/openmetrics-text"
+                {
+                    version_ok = v.starts_with("1.0") || v.starts_with("0.0.1");
                 }
             }
             match media.as_str() {
@@ -90,7 +91,10 @@ mod tests {
         assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
         assert_eq!(Format::negotiate(None), Format::Text);
         assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
-        assert_eq!(Format::negotiate(Some("text/plain;version=0.0.4")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::Text
+        );
         assert_eq!(
             Format::negotiate(Some("text/plain;q=1,application/openmetrics-text;q=0.2")),
             Format::Text

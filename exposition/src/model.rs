@@ -105,7 +105,12 @@ impl Family {
     }
 
     /// A family with one unlabelled sample.
-    pub fn single(name: impl Into<String>, help: impl Into<String>, kind: Kind, value: f64) -> Family {
+    pub fn single(
+        name: impl Into<String>,
+        help: impl Into<String>,
+        kind: Kind,
+        value: f64,
+    ) -> Family {
         let mut f = Family::new(name, help, kind);
         f.samples.push(Sample::new(Vec::new(), value));
         f
@@ -130,7 +135,11 @@ impl Family {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conflict {
     /// Two families share a name but not a type; the later one was dropped.
-    TypeMismatch { name: String, kept: Kind, dropped: Kind },
+    TypeMismatch {
+        name: String,
+        kept: Kind,
+        dropped: Kind,
+    },
     /// The same series appeared twice; the later sample was dropped.
     DuplicateSeries { name: String, labels: String },
 }
@@ -138,7 +147,11 @@ pub enum Conflict {
 impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Conflict::TypeMismatch { name, kept, dropped } => write!(
+            Conflict::TypeMismatch {
+                name,
+                kept,
+                dropped,
+            } => write!(
                 f,
                 "metric family {name} collected as {} and {}; dropped the {} one",
                 kept.as_text(),
@@ -146,14 +159,20 @@ impl std::fmt::Display for Conflict {
                 dropped.as_text()
             ),
             Conflict::DuplicateSeries { name, labels } => {
-                write!(f, "series {name}{{{labels}}} collected twice; dropped the second")
+                write!(
+                    f,
+                    "series {name}{{{labels}}} collected twice; dropped the second"
+                )
             }
         }
     }
 }
 
 fn is_bucket_label(kind: Kind, name: &str) -> bool {
-    matches!((kind, name), (Kind::Histogram, "le") | (Kind::Summary, "quantile"))
+    matches!(
+        (kind, name),
+        (Kind::Histogram, "le") | (Kind::Summary, "quantile")
+    )
 }
 
 fn bucket_bound(kind: Kind, s: &Sample) -> f64 {
@@ -291,7 +310,9 @@ mod tests {
         let mut h = Family::new("h", "h", Kind::Histogram);
         let mk = |suffix, le: Option<&str>, v| Sample {
             suffix,
-            labels: le.map(|l| vec![(Cow::Borrowed("le"), l.to_string())]).unwrap_or_default(),
+            labels: le
+                .map(|l| vec![(Cow::Borrowed("le"), l.to_string())])
+                .unwrap_or_default(),
             value: v,
             timestamp_ms: None,
         };

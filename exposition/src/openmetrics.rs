@@ -64,8 +64,14 @@ mod tests {
 
     #[test]
     fn counter_family_without_total_and_eof() {
-        let c = Family::new("node_forks_total", "Total number of forks.", Kind::Counter).with(&[], 1234.0);
-        let u = Family::single("node_vmstat_pgfault", "/proc/vmstat information field pgfault.", Kind::Untyped, 7.0);
+        let c = Family::new("node_forks_total", "Total number of forks.", Kind::Counter)
+            .with(&[], 1234.0);
+        let u = Family::single(
+            "node_vmstat_pgfault",
+            "/proc/vmstat information field pgfault.",
+            Kind::Untyped,
+            7.0,
+        );
         let (fams, _) = normalize(vec![c, u]);
         let mut out = Vec::new();
         encode(&fams, &mut out);

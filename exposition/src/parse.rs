@@ -58,7 +58,8 @@ impl State {
         if let Some(&i) = self.by_name.get(name) {
             return i;
         }
-        self.families.push(Family::new(name, String::new(), Kind::Untyped));
+        self.families
+            .push(Family::new(name, String::new(), Kind::Untyped));
         self.has_help.push(false);
         self.has_type.push(false);
         let i = self.families.len() - 1;
@@ -73,12 +74,11 @@ impl State {
             (Suffix::Sum, &[Kind::Histogram, Kind::Summary][..]),
             (Suffix::Count, &[Kind::Histogram, Kind::Summary][..]),
         ] {
-            if let Some(base) = name.strip_suffix(suffix.as_str()) {
-                if let Some(&i) = self.by_name.get(base) {
-                    if kinds.contains(&self.families[i].kind) {
-                        return (i, suffix);
-                    }
-                }
+            if let Some(base) = name.strip_suffix(suffix.as_str())
+                && let Some(&i) = self.by_name.get(base)
+                && kinds.contains(&self.families[i].kind)
+            {
+                return (i, suffix);
             }
         }
         (self.family(name), Suffix::None)
@@ -95,7 +95,10 @@ pub fn parse_text(input: &str) -> Result<Vec<Family>, ParseError> {
     };
     for (idx, raw) in input.lines().enumerate() {
         let line_no = idx + 1;
-        let err = |message: String| ParseError { line: line_no, message };
+        let err = |message: String| ParseError {
+            line: line_no,
+            message,
+        };
         let line = raw.trim_start_matches([' ', '\t']);
         if line.is_empty() {
             continue;
@@ -145,13 +148,22 @@ pub fn parse_text(input: &str) -> Result<Vec<Family>, ParseError> {
         let fam = &mut st.families[i];
         match (fam.kind, suffix) {
             (Kind::Summary, Suffix::None) if !sample.1.iter().any(|(n, _)| n == "quantile") => {
-                return Err(err(format!("summary sample {:?} has no quantile label", sample.0)));
+                return Err(err(format!(
+                    "summary sample {:?} has no quantile label",
+                    sample.0
+                )));
             }
             (Kind::Histogram, Suffix::Bucket) if !sample.1.iter().any(|(n, _)| n == "le") => {
-                return Err(err(format!("histogram bucket {:?} has no le label", sample.0)));
+                return Err(err(format!(
+                    "histogram bucket {:?} has no le label",
+                    sample.0
+                )));
             }
             (Kind::Histogram, Suffix::None) => {
-                return Err(err(format!("histogram sample {:?} must end in _bucket, _sum or _count", sample.0)));
+                return Err(err(format!(
+                    "histogram sample {:?} must end in _bucket, _sum or _count",
+                    sample.0
+                )));
             }
             _ => {}
         }
@@ -183,7 +195,12 @@ fn unescape_help(s: &str) -> Result<String, String> {
             match chars.next() {
                 Some('\\') => out.push('\\'),
                 Some('n') => out.push('\n'),
-                other => return Err(format!("invalid escape sequence '\\{}' in HELP", other.unwrap_or(' '))),
+                other => {
+                    return Err(format!(
+                        "invalid escape sequence '\\{}' in HELP",
+                        other.unwrap_or(' ')
+                    ));
+                }
             }
         } else {
             out.push(c);
@@ -195,7 +212,7 @@ fn unescape_help(s: &str) -> Result<String, String> {
 type ParsedSample<'a> = (&'a str, Vec<(Cow<'static, str>, String)>, f64, Option<i64>);
 
 fn parse_sample_line(line: &str) -> Result<ParsedSample<'_>, String> {
-    let name_end = line.find(|c: char| c == '{' || c == ' ' || c == '\t').unwrap_or(line.len());
+    let name_end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
     let name = &line[..name_end];
     if !is_metric_name(name) {
         return Err(format!("invalid metric name {name:?}"));
@@ -210,7 +227,8 @@ fn parse_sample_line(line: &str) -> Result<ParsedSample<'_>, String> {
     if value_text.is_empty() {
         return Err(format!("expected a value for metric {name:?}"));
     }
-    let value = parse_float(value_text).ok_or_else(|| format!("expected float as value, got {value_text:?}"))?;
+    let value = parse_float(value_text)
+        .ok_or_else(|| format!("expected float as value, got {value_text:?}"))?;
     let rest = rest.trim_end_matches([' ', '\t']);
     let timestamp = if rest.is_empty() {
         None
@@ -219,13 +237,19 @@ fn parse_sample_line(line: &str) -> Result<ParsedSample<'_>, String> {
         if !tail.is_empty() {
             return Err(format!("spurious string after timestamp: {tail:?}"));
         }
-        Some(ts.parse::<i64>().map_err(|_| format!("expected integer as timestamp, got {ts:?}"))?)
+        Some(
+            ts.parse::<i64>()
+                .map_err(|_| format!("expected integer as timestamp, got {ts:?}"))?,
+        )
     };
     Ok((name, labels, value, timestamp))
 }
 
 /// Parses `name="value", ...}` and returns what follows the closing brace.
-fn parse_labels<'a>(mut s: &'a str, labels: &mut Vec<(Cow<'static, str>, String)>) -> Result<&'a str, String> {
+fn parse_labels<'a>(
+    mut s: &'a str,
+    labels: &mut Vec<(Cow<'static, str>, String)>,
+) -> Result<&'a str, String> {
     loop {
         s = s.trim_start_matches([' ', '\t']);
         if let Some(after) = s.strip_prefix('}') {
@@ -243,7 +267,9 @@ fn parse_labels<'a>(mut s: &'a str, labels: &mut Vec<(Cow<'static, str>, String)
             return Err(format!("duplicate label name {lname:?}"));
         }
         s = s[eq + 1..].trim_start_matches([' ', '\t']);
-        let body = s.strip_prefix('"').ok_or_else(|| format!("expected '\"' to start the value of label {lname:?}"))?;
+        let body = s
+            .strip_prefix('"')
+            .ok_or_else(|| format!("expected '\"' to start the value of label {lname:?}"))?;
         let mut value = String::new();
         let mut chars = body.char_indices();
         let mut end = None;
@@ -257,7 +283,11 @@ fn parse_labels<'a>(mut s: &'a str, labels: &mut Vec<(Cow<'static, str>, String)
                     Some((_, '\\')) => value.push('\\'),
                     Some((_, '"')) => value.push('"'),
                     Some((_, 'n')) => value.push('\n'),
-                    Some((_, other)) => return Err(format!("invalid escape sequence '\\{other}' in label value")),
+                    Some((_, other)) => {
+                        return Err(format!(
+                            "invalid escape sequence '\\{other}' in label value"
+                        ));
+                    }
                     None => return Err("unterminated label value".to_string()),
                 },
                 c => value.push(c),
@@ -269,7 +299,10 @@ fn parse_labels<'a>(mut s: &'a str, labels: &mut Vec<(Cow<'static, str>, String)
         if let Some(after) = s.strip_prefix(',') {
             s = after;
         } else if !s.starts_with('}') {
-            return Err(format!("unexpected {:?} after label value", s.chars().next().unwrap_or(' ')));
+            return Err(format!(
+                "unexpected {:?} after label value",
+                s.chars().next().unwrap_or(' ')
+            ));
         }
     }
 }

@@ -96,8 +96,12 @@ mod tests {
             Kind::Counter,
         );
         f.push(&[("device", "sdb")], 1925173784.0);
-        let info = Family::new("node_uname_info", "Labeled system information as provided by the uname system call.", Kind::Gauge)
-            .with(&[("sysname", "Linux"), ("release", "a\"b\\c\nd")], 1.0);
+        let info = Family::new(
+            "node_uname_info",
+            "Labeled system information as provided by the uname system call.",
+            Kind::Gauge,
+        )
+        .with(&[("sysname", "Linux"), ("release", "a\"b\\c\nd")], 1.0);
         let (fams, _) = normalize(vec![info, f]);
         let mut out = Vec::new();
         encode(&fams, &mut out);

@@ -15,7 +15,9 @@ use crate::paths::Paths;
 const USER_HZ: f64 = 100.0;
 /// An idle counter going back by this much means the CPU was hot-plugged: start again.
 const JUMP_BACK_SECONDS: f64 = 3.0;
-const MODES: [&str; 8] = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"];
+const MODES: [&str; 8] = [
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -27,7 +29,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { guest: true, info: false, flags_include: None, bugs_include: None }
+        Options {
+            guest: true,
+            info: false,
+            flags_include: None,
+            bugs_include: None,
+        }
     }
 }
 
@@ -40,7 +47,11 @@ pub struct Cpu {
 
 impl Cpu {
     pub fn new(o: &super::Options) -> Cpu {
-        Cpu { paths: o.paths.clone(), opts: o.cpu.clone(), last: Mutex::new(HashMap::new()) }
+        Cpu {
+            paths: o.paths.clone(),
+            opts: o.cpu.clone(),
+            last: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -50,15 +61,17 @@ pub fn parse_stat_cpus(text: &str, path: &Path) -> Result<Vec<(String, [f64; 10]
     for (i, line) in text.lines().enumerate() {
         let mut fields = line.split_ascii_whitespace();
         let Some(name) = fields.next() else { continue };
-        let Some(num) = name.strip_prefix("cpu") else { continue };
+        let Some(num) = name.strip_prefix("cpu") else {
+            continue;
+        };
         if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
         let mut values = [0.0; 10];
         for (slot, field) in values.iter_mut().zip(fields) {
-            let v: u64 = field
-                .parse()
-                .map_err(|_| Error::parse(path, i + 1, format!("invalid counter {field:?} for {name}")))?;
+            let v: u64 = field.parse().map_err(|_| {
+                Error::parse(path, i + 1, format!("invalid counter {field:?} for {name}"))
+            })?;
             *slot = v as f64 / USER_HZ;
         }
         cpus.push((num.to_string(), values));
@@ -70,7 +83,11 @@ impl Collector for Cpu {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         let path = self.paths.proc("stat");
         let cpus = parse_stat_cpus(&read(&path)?, &path)?;
-        let mut seconds = Family::new("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", Kind::Counter);
+        let mut seconds = Family::new(
+            "node_cpu_seconds_total",
+            "Seconds the CPUs spent in each mode.",
+            Kind::Counter,
+        );
         let mut guest = Family::new(
             "node_cpu_guest_seconds_total",
             "Seconds the CPUs spent in guests (VMs) for each mode.",
@@ -82,7 +99,10 @@ impl Collector for Cpu {
             for (cpu, new) in &cpus {
                 let prev = last.entry(cpu.clone()).or_insert([0.0; 10]);
                 if prev[3] - new[3] >= JUMP_BACK_SECONDS {
-                    tracing::debug!(cpu, "CPU idle counter jumped backwards; assuming a hotplug event");
+                    tracing::debug!(
+                        cpu,
+                        "CPU idle counter jumped backwards; assuming a hotplug event"
+                    );
                     *prev = [0.0; 10];
                 }
                 for (p, n) in prev.iter_mut().zip(new) {
@@ -114,7 +134,11 @@ impl Cpu {
     fn cpuinfo(&self, out: &mut Vec<Family>) -> Result<()> {
         let path = self.paths.proc("cpuinfo");
         let text = read(&path)?;
-        let mut info = Family::new("node_cpu_info", "CPU information from /proc/cpuinfo.", Kind::Gauge);
+        let mut info = Family::new(
+            "node_cpu_info",
+            "CPU information from /proc/cpuinfo.",
+            Kind::Gauge,
+        );
         let mut first_flags: Option<String> = None;
         let mut first_bugs: Option<String> = None;
         for block in text.split("\n\n") {
@@ -123,7 +147,9 @@ impl Cpu {
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.trim(), v.trim()))
                 .collect();
-            let Some(cpu) = kv.get("processor") else { continue };
+            let Some(cpu) = kv.get("processor") else {
+                continue;
+            };
             let get = |k: &str| kv.get(k).copied().unwrap_or("");
             info.push(
                 &[
@@ -145,10 +171,24 @@ impl Cpu {
         }
         out.push(info);
         for (re, list, name, help, label) in [
-            (&self.opts.flags_include, first_flags, "node_cpu_flag_info", "The `flags` field of CPU information from /proc/cpuinfo taken from the first core.", "flag"),
-            (&self.opts.bugs_include, first_bugs, "node_cpu_bug_info", "The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.", "bug"),
+            (
+                &self.opts.flags_include,
+                first_flags,
+                "node_cpu_flag_info",
+                "The `flags` field of CPU information from /proc/cpuinfo taken from the first core.",
+                "flag",
+            ),
+            (
+                &self.opts.bugs_include,
+                first_bugs,
+                "node_cpu_bug_info",
+                "The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.",
+                "bug",
+            ),
         ] {
-            let (Some(re), Some(list)) = (re, list) else { continue };
+            let (Some(re), Some(list)) = (re, list) else {
+                continue;
+            };
             let mut fam = Family::new(name, help, Kind::Gauge);
             for item in list.split_ascii_whitespace().filter(|f| re.is_match(f)) {
                 fam.push(&[(label, item)], 1.0);
@@ -161,27 +201,45 @@ impl Cpu {
     fn throttles(&self, out: &mut Vec<Family>) {
         let base = self.paths.sys("devices/system/cpu");
         let Ok(names) = dir_names(&base) else { return };
-        let mut cores = Family::new("node_cpu_core_throttles_total", "Number of times this CPU core has been throttled.", Kind::Counter);
-        let mut packages = Family::new("node_cpu_package_throttles_total", "Number of times this CPU package has been throttled.", Kind::Counter);
+        let mut cores = Family::new(
+            "node_cpu_core_throttles_total",
+            "Number of times this CPU core has been throttled.",
+            Kind::Counter,
+        );
+        let mut packages = Family::new(
+            "node_cpu_package_throttles_total",
+            "Number of times this CPU package has been throttled.",
+            Kind::Counter,
+        );
         let mut seen_core = Vec::new();
         let mut seen_pkg = Vec::new();
-        for name in names.iter().filter(|n| n.strip_prefix("cpu").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))) {
+        for name in names.iter().filter(|n| {
+            n.strip_prefix("cpu")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        }) {
             let dir = base.join(name);
             let throttle = dir.join("thermal_throttle");
             if !throttle.is_dir() {
                 continue;
             }
-            let (Some(pkg), Some(core)) = (read_attr(&dir.join("topology/physical_package_id")), read_attr(&dir.join("topology/core_id"))) else {
+            let (Some(pkg), Some(core)) = (
+                read_attr(&dir.join("topology/physical_package_id")),
+                read_attr(&dir.join("topology/core_id")),
+            ) else {
                 continue;
             };
             if !seen_core.contains(&(pkg.clone(), core.clone())) {
-                if let Some(v) = read_attr(&throttle.join("core_throttle_count")).and_then(|v| v.parse::<f64>().ok()) {
+                if let Some(v) = read_attr(&throttle.join("core_throttle_count"))
+                    .and_then(|v| v.parse::<f64>().ok())
+                {
                     cores.push(&[("core", &core), ("package", &pkg)], v);
                 }
                 seen_core.push((pkg.clone(), core));
             }
             if !seen_pkg.contains(&pkg) {
-                if let Some(v) = read_attr(&throttle.join("package_throttle_count")).and_then(|v| v.parse::<f64>().ok()) {
+                if let Some(v) = read_attr(&throttle.join("package_throttle_count"))
+                    .and_then(|v| v.parse::<f64>().ok())
+                {
                     packages.push(&[("package", &pkg)], v);
                 }
                 seen_pkg.push(pkg);
@@ -192,7 +250,9 @@ impl Cpu {
     }
 
     fn isolated(&self, out: &mut Vec<Family>) {
-        let Some(list) = read_attr(&self.paths.sys("devices/system/cpu/isolated")) else { return };
+        let Some(list) = read_attr(&self.paths.sys("devices/system/cpu/isolated")) else {
+            return;
+        };
         let mut fam = Family::new(
             "node_cpu_isolated",
             "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",

@@ -7,12 +7,36 @@ use super::{Collector, FamilySet, Result, dir_names, read_attr};
 use crate::paths::Paths;
 
 const FILES: &[(&str, &str, &str)] = &[
-    ("cpuinfo_cur_freq", "node_cpu_frequency_hertz", "Current CPU thread frequency in hertz."),
-    ("cpuinfo_max_freq", "node_cpu_frequency_max_hertz", "Maximum CPU thread frequency in hertz."),
-    ("cpuinfo_min_freq", "node_cpu_frequency_min_hertz", "Minimum CPU thread frequency in hertz."),
-    ("scaling_cur_freq", "node_cpu_scaling_frequency_hertz", "Current scaled CPU thread frequency in hertz."),
-    ("scaling_max_freq", "node_cpu_scaling_frequency_max_hertz", "Maximum scaled CPU thread frequency in hertz."),
-    ("scaling_min_freq", "node_cpu_scaling_frequency_min_hertz", "Minimum scaled CPU thread frequency in hertz."),
+    (
+        "cpuinfo_cur_freq",
+        "node_cpu_frequency_hertz",
+        "Current CPU thread frequency in hertz.",
+    ),
+    (
+        "cpuinfo_max_freq",
+        "node_cpu_frequency_max_hertz",
+        "Maximum CPU thread frequency in hertz.",
+    ),
+    (
+        "cpuinfo_min_freq",
+        "node_cpu_frequency_min_hertz",
+        "Minimum CPU thread frequency in hertz.",
+    ),
+    (
+        "scaling_cur_freq",
+        "node_cpu_scaling_frequency_hertz",
+        "Current scaled CPU thread frequency in hertz.",
+    ),
+    (
+        "scaling_max_freq",
+        "node_cpu_scaling_frequency_max_hertz",
+        "Maximum scaled CPU thread frequency in hertz.",
+    ),
+    (
+        "scaling_min_freq",
+        "node_cpu_scaling_frequency_min_hertz",
+        "Minimum scaled CPU thread frequency in hertz.",
+    ),
 ];
 
 pub struct Cpufreq {
@@ -21,7 +45,9 @@ pub struct Cpufreq {
 
 impl Cpufreq {
     pub fn new(o: &super::Options) -> Cpufreq {
-        Cpufreq { paths: o.paths.clone() }
+        Cpufreq {
+            paths: o.paths.clone(),
+        }
     }
 }
 
@@ -30,7 +56,10 @@ impl Collector for Cpufreq {
         let base = self.paths.sys("devices/system/cpu");
         let mut set = FamilySet::default();
         for name in dir_names(&base).unwrap_or_default() {
-            let Some(cpu) = name.strip_prefix("cpu").filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) else {
+            let Some(cpu) = name
+                .strip_prefix("cpu")
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            else {
                 continue;
             };
             let dir = base.join(&name).join("cpufreq");
@@ -39,14 +68,23 @@ impl Collector for Cpufreq {
             }
             for (file, metric, help) in FILES {
                 if let Some(khz) = read_attr(&dir.join(file)).and_then(|v| v.parse::<f64>().ok()) {
-                    set.family(metric, help, Kind::Gauge).push(&[("cpu", cpu)], khz * 1000.0);
+                    set.family(metric, help, Kind::Gauge)
+                        .push(&[("cpu", cpu)], khz * 1000.0);
                 }
             }
             if let Some(governor) = read_attr(&dir.join("scaling_governor")) {
-                let available = read_attr(&dir.join("scaling_available_governors")).unwrap_or_else(|| governor.clone());
+                let available = read_attr(&dir.join("scaling_available_governors"))
+                    .unwrap_or_else(|| governor.clone());
                 for g in available.split_ascii_whitespace() {
-                    set.family("node_cpu_scaling_governor", "Current enabled CPU frequency governor.", Kind::Gauge)
-                        .push(&[("cpu", cpu), ("governor", g)], if g == governor { 1.0 } else { 0.0 });
+                    set.family(
+                        "node_cpu_scaling_governor",
+                        "Current enabled CPU frequency governor.",
+                        Kind::Gauge,
+                    )
+                    .push(
+                        &[("cpu", cpu), ("governor", g)],
+                        if g == governor { 1.0 } else { 0.0 },
+                    );
                 }
             }
         }

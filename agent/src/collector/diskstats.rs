@@ -14,23 +14,108 @@ const SECTOR: f64 = 512.0;
 
 /// (metric, help, kind, scale) for fields 4.. of a /proc/diskstats line, in kernel order.
 const FIELDS: &[(&str, &str, Kind, f64)] = &[
-    ("node_disk_reads_completed_total", "The total number of reads completed successfully.", Kind::Counter, 1.0),
-    ("node_disk_reads_merged_total", "The total number of reads merged.", Kind::Counter, 1.0),
-    ("node_disk_read_bytes_total", "The total number of bytes read successfully.", Kind::Counter, SECTOR),
-    ("node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.", Kind::Counter, 0.001),
-    ("node_disk_writes_completed_total", "The total number of writes completed successfully.", Kind::Counter, 1.0),
-    ("node_disk_writes_merged_total", "The number of writes merged.", Kind::Counter, 1.0),
-    ("node_disk_written_bytes_total", "The total number of bytes written successfully.", Kind::Counter, SECTOR),
-    ("node_disk_write_time_seconds_total", "This is the total number of seconds spent by all writes.", Kind::Counter, 0.001),
-    ("node_disk_io_now", "The number of I/Os currently in progress.", Kind::Gauge, 1.0),
-    ("node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", Kind::Counter, 0.001),
-    ("node_disk_io_time_weighted_seconds_total", "The weighted # of seconds spent doing I/Os.", Kind::Counter, 0.001),
-    ("node_disk_discards_completed_total", "The total number of discards completed successfully.", Kind::Counter, 1.0),
-    ("node_disk_discards_merged_total", "The total number of discards merged.", Kind::Counter, 1.0),
-    ("node_disk_discarded_sectors_total", "The total number of sectors discarded successfully.", Kind::Counter, 1.0),
-    ("node_disk_discard_time_seconds_total", "This is the total number of seconds spent by all discards.", Kind::Counter, 0.001),
-    ("node_disk_flush_requests_total", "The total number of flush requests completed successfully", Kind::Counter, 1.0),
-    ("node_disk_flush_requests_time_seconds_total", "This is the total number of seconds spent by all flush requests.", Kind::Counter, 0.001),
+    (
+        "node_disk_reads_completed_total",
+        "The total number of reads completed successfully.",
+        Kind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_reads_merged_total",
+        "The total number of reads merged.",
+        Kind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_read_bytes_total",
+        "The total number of bytes read successfully.",
+        Kind::Counter,
+        SECTOR,
+    ),
+    (
+        "node_disk_read_time_seconds_total",
+        "The total number of seconds spent by all reads.",
+        Kind::Counter,
+        0.001,
+    ),
+    (
+        "node_disk_writes_completed_total",
+        "The total number of writes completed successfully.",
+        Kind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_writes_merged_total",
+        "The number of writes merged.",
+        Kind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_written_bytes_total",
+        "The total number of bytes written successfully.",
+        Kind::Counter,
+        SECTOR,
+    ),
+    (
+        "node_disk_write_time_seconds_total",
+        "This is the total number of seconds spent by all writes.",
+        Kind::Counter,
+        0.001,
+    ),
+    (
+        "node_disk_io_now",
+        "The number of I/Os currently in progress.",
+        Kind::Gauge,
+        1.0,
+    ),
+    (
+        "node_disk_io_time_seconds_total",
+        "Total seconds spent doing I/Os.",
+        Kind::Counter,
+        0.001,
+    ),
+    (
+        "node_disk_io_time_weighted_seconds_total",
+        "The weighted # of seconds spent doing I/Os.",
+        Kind::Counter,
+        0.001,
+    ),
+    (
+        "node_disk_discards_completed_total",
+        "The total number of discards completed successfully.",
+        Kind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_discards_merged_total",
+        "The total number of discards merged.",
+        Kind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_discarded_sectors_total",
+        "The total number of sectors discarded successfully.",
+        Kind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_discard_time_seconds_total",
+        "This is the total number of seconds spent by all discards.",
+        Kind::Counter,
+        0.001,
+    ),
+    (
+        "node_disk_flush_requests_total",
+        "The total number of flush requests completed successfully",
+        Kind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_flush_requests_time_seconds_total",
+        "This is the total number of seconds spent by all flush requests.",
+        Kind::Counter,
+        0.001,
+    ),
 ];
 
 pub struct Diskstats {
@@ -40,7 +125,10 @@ pub struct Diskstats {
 
 impl Diskstats {
     pub fn new(o: &super::Options) -> Diskstats {
-        Diskstats { paths: o.paths.clone(), filter: o.diskstats.clone() }
+        Diskstats {
+            paths: o.paths.clone(),
+            filter: o.diskstats.clone(),
+        }
     }
 }
 
@@ -59,14 +147,23 @@ pub fn parse_diskstats(text: &str, path: &Path) -> Result<Vec<Disk>> {
             continue;
         }
         if parts.len() < 14 {
-            return Err(Error::parse(path, i + 1, format!("expected at least 14 fields, got {}", parts.len())));
+            return Err(Error::parse(
+                path,
+                i + 1,
+                format!("expected at least 14 fields, got {}", parts.len()),
+            ));
         }
         let values = parts[3..]
             .iter()
             .map(|f| f.parse::<u64>().map(|v| v as f64))
             .collect::<std::result::Result<Vec<f64>, _>>()
             .map_err(|_| Error::parse(path, i + 1, format!("invalid counter for {}", parts[2])))?;
-        disks.push(Disk { major: parts[0].into(), minor: parts[1].into(), name: parts[2].into(), values });
+        disks.push(Disk {
+            major: parts[0].into(),
+            minor: parts[1].into(),
+            name: parts[2].into(),
+            values,
+        });
     }
     Ok(disks)
 }
@@ -88,17 +185,25 @@ impl Collector for Diskstats {
         for disk in disks.iter().filter(|d| !self.filter.ignored(&d.name)) {
             let dev = disk.name.as_str();
             for ((name, help, kind, scale), v) in FIELDS.iter().zip(&disk.values) {
-                set.family(name, help, *kind).push(&[("device", dev)], v * scale);
+                set.family(name, help, *kind)
+                    .push(&[("device", dev)], v * scale);
             }
-            let udev = std::fs::read_to_string(self.paths.udev(&format!("b{}:{}", disk.major, disk.minor)))
-                .map(|t| parse_udev(&t))
-                .unwrap_or_default();
+            let udev = std::fs::read_to_string(
+                self.paths.udev(&format!("b{}:{}", disk.major, disk.minor)),
+            )
+            .map(|t| parse_udev(&t))
+            .unwrap_or_default();
             let get = |k: &str| udev.get(k).map(String::as_str).unwrap_or("");
             let serial = match get("SCSI_IDENT_SERIAL") {
                 "" => get("ID_SERIAL_SHORT"),
                 s => s,
             };
-            set.family("node_disk_info", "Info of /sys/block/<block_device>.", Kind::Gauge).push(
+            set.family(
+                "node_disk_info",
+                "Info of /sys/block/<block_device>.",
+                Kind::Gauge,
+            )
+            .push(
                 &[
                     ("device", dev),
                     ("major", &disk.major),
@@ -112,13 +217,29 @@ impl Collector for Diskstats {
                 1.0,
             );
             if let Some(fs_type) = udev.get("ID_FS_TYPE") {
-                set.family("node_disk_filesystem_info", "Info about disk filesystem.", Kind::Gauge).push(
-                    &[("device", dev), ("type", fs_type), ("usage", get("ID_FS_USAGE")), ("uuid", get("ID_FS_UUID")), ("version", get("ID_FS_VERSION"))],
+                set.family(
+                    "node_disk_filesystem_info",
+                    "Info about disk filesystem.",
+                    Kind::Gauge,
+                )
+                .push(
+                    &[
+                        ("device", dev),
+                        ("type", fs_type),
+                        ("usage", get("ID_FS_USAGE")),
+                        ("uuid", get("ID_FS_UUID")),
+                        ("version", get("ID_FS_VERSION")),
+                    ],
                     1.0,
                 );
             }
             if let Some(dm_name) = udev.get("DM_NAME") {
-                set.family("node_disk_device_mapper_info", "Info about disk device mapper.", Kind::Gauge).push(
+                set.family(
+                    "node_disk_device_mapper_info",
+                    "Info about disk device mapper.",
+                    Kind::Gauge,
+                )
+                .push(
                     &[
                         ("device", dev),
                         ("name", dm_name),
@@ -131,12 +252,25 @@ impl Collector for Diskstats {
                 );
             }
             for (key, name, help) in [
-                ("ID_ATA_ROTATION_RATE_RPM", "node_disk_ata_rotation_rate_rpm", "ATA disk rotation rate in RPMs (0 for SSDs)."),
-                ("ID_ATA_WRITE_CACHE", "node_disk_ata_write_cache", "ATA disk has a write cache."),
-                ("ID_ATA_WRITE_CACHE_ENABLED", "node_disk_ata_write_cache_enabled", "ATA disk has its write cache enabled."),
+                (
+                    "ID_ATA_ROTATION_RATE_RPM",
+                    "node_disk_ata_rotation_rate_rpm",
+                    "ATA disk rotation rate in RPMs (0 for SSDs).",
+                ),
+                (
+                    "ID_ATA_WRITE_CACHE",
+                    "node_disk_ata_write_cache",
+                    "ATA disk has a write cache.",
+                ),
+                (
+                    "ID_ATA_WRITE_CACHE_ENABLED",
+                    "node_disk_ata_write_cache_enabled",
+                    "ATA disk has its write cache enabled.",
+                ),
             ] {
                 if let Some(v) = udev.get(key).and_then(|v| v.parse::<f64>().ok()) {
-                    set.family(name, help, Kind::Gauge).push(&[("device", dev)], v);
+                    set.family(name, help, Kind::Gauge)
+                        .push(&[("device", dev)], v);
                 }
             }
         }

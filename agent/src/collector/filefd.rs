@@ -11,7 +11,9 @@ pub struct Filefd {
 
 impl Filefd {
     pub fn new(o: &super::Options) -> Filefd {
-        Filefd { paths: o.paths.clone() }
+        Filefd {
+            paths: o.paths.clone(),
+        }
     }
 }
 
@@ -19,12 +21,27 @@ impl Collector for Filefd {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         let path = self.paths.proc("sys/fs/file-nr");
         let text = read(&path)?;
-        let fields: Vec<f64> = text.split_ascii_whitespace().filter_map(|f| f.parse().ok()).collect();
+        let fields: Vec<f64> = text
+            .split_ascii_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
         if fields.len() != 3 {
-            return Err(Error::parse(&path, 1, format!("expected 3 numbers, got {:?}", text.trim())));
+            return Err(Error::parse(
+                &path,
+                1,
+                format!("expected 3 numbers, got {:?}", text.trim()),
+            ));
         }
-        out.push(gauge("node_filefd_allocated", "File descriptor statistics: allocated.", fields[0]));
-        out.push(gauge("node_filefd_maximum", "File descriptor statistics: maximum.", fields[2]));
+        out.push(gauge(
+            "node_filefd_allocated",
+            "File descriptor statistics: allocated.",
+            fields[0],
+        ));
+        out.push(gauge(
+            "node_filefd_maximum",
+            "File descriptor statistics: maximum.",
+            fields[2],
+        ));
         Ok(())
     }
 }

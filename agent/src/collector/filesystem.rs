@@ -92,7 +92,12 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
             let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -142,13 +147,18 @@ impl Filesystem {
         let (tx, rx) = mpsc::channel::<Job>();
         let statfs = self.opts.statfs.clone();
         let in_flight = self.in_flight.clone();
-        std::thread::Builder::new().name("statfs".into()).spawn(move || {
-            for (path, mount_point, reply) in rx {
-                let result = statfs(&path);
-                in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&mount_point);
-                let _ = reply.send(result);
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("statfs".into())
+            .spawn(move || {
+                for (path, mount_point, reply) in rx {
+                    let result = statfs(&path);
+                    in_flight
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&mount_point);
+                    let _ = reply.send(result);
+                }
+            })?;
         Ok(tx)
     }
 
@@ -162,11 +172,21 @@ impl Filesystem {
             }
         }
         let (reply_tx, reply_rx) = mpsc::channel();
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(mount_point.to_string());
-        let job = (self.paths.rootfs_path(mount_point), mount_point.to_string(), reply_tx);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(mount_point.to_string());
+        let job = (
+            self.paths.rootfs_path(mount_point),
+            mount_point.to_string(),
+            reply_tx,
+        );
         if worker.as_ref().is_some_and(|w| w.send(job).is_err()) {
             *worker = None;
-            self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(mount_point);
+            self.in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(mount_point);
             return Some(Err(io::Error::other("statfs worker exited")));
         }
         match reply_rx.recv_timeout(self.opts.mount_timeout) {
@@ -196,15 +216,28 @@ impl Collector for Filesystem {
         let mut set = FamilySet::default();
         let mut seen = HashSet::new();
         for m in parse_mounts(&text) {
-            let mount_point = self.paths.strip_rootfs(&m.mount_point).unwrap_or(m.mount_point.clone());
-            if self.opts.mount_points_exclude.is_match(&mount_point) || self.opts.fs_types_exclude.is_match(&m.fs_type) {
+            let mount_point = self
+                .paths
+                .strip_rootfs(&m.mount_point)
+                .unwrap_or(m.mount_point.clone());
+            if self.opts.mount_points_exclude.is_match(&mount_point)
+                || self.opts.fs_types_exclude.is_match(&m.fs_type)
+            {
                 continue;
             }
             if !seen.insert((m.device.clone(), mount_point.clone(), m.fs_type.clone())) {
                 continue;
             }
-            let labels = [("device", m.device.as_str()), ("fstype", m.fs_type.as_str()), ("mountpoint", mount_point.as_str())];
-            let busy = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).contains(&mount_point);
+            let labels = [
+                ("device", m.device.as_str()),
+                ("fstype", m.fs_type.as_str()),
+                ("mountpoint", mount_point.as_str()),
+            ];
+            let busy = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&mount_point);
             let stat = if busy {
                 tracing::debug!(mount_point, "mount point is unresponsive; skipped");
                 None
@@ -218,17 +251,49 @@ impl Collector for Filesystem {
                     None => None,
                 }
             };
-            set.family("node_filesystem_device_error", "Whether an error occurred while getting statistics for the given device.", Kind::Gauge)
-                .push(&labels, if stat.is_some() { 0.0 } else { 1.0 });
+            set.family(
+                "node_filesystem_device_error",
+                "Whether an error occurred while getting statistics for the given device.",
+                Kind::Gauge,
+            )
+            .push(&labels, if stat.is_some() { 0.0 } else { 1.0 });
             let Some(s) = stat else { continue };
-            let ro = if m.options.split(',').any(|o| o == "ro") { 1.0 } else { 0.0 };
+            let ro = if m.options.split(',').any(|o| o == "ro") {
+                1.0
+            } else {
+                0.0
+            };
             for (name, help, v) in [
-                ("node_filesystem_size_bytes", "Filesystem size in bytes.", s.size),
-                ("node_filesystem_free_bytes", "Filesystem free space in bytes.", s.free),
-                ("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes.", s.avail),
-                ("node_filesystem_files", "Filesystem total file nodes.", s.files),
-                ("node_filesystem_files_free", "Filesystem total free file nodes.", s.files_free),
-                ("node_filesystem_readonly", "Filesystem read-only status.", ro),
+                (
+                    "node_filesystem_size_bytes",
+                    "Filesystem size in bytes.",
+                    s.size,
+                ),
+                (
+                    "node_filesystem_free_bytes",
+                    "Filesystem free space in bytes.",
+                    s.free,
+                ),
+                (
+                    "node_filesystem_avail_bytes",
+                    "Filesystem space available to non-root users in bytes.",
+                    s.avail,
+                ),
+                (
+                    "node_filesystem_files",
+                    "Filesystem total file nodes.",
+                    s.files,
+                ),
+                (
+                    "node_filesystem_files_free",
+                    "Filesystem total free file nodes.",
+                    s.files_free,
+                ),
+                (
+                    "node_filesystem_readonly",
+                    "Filesystem read-only status.",
+                    ro,
+                ),
             ] {
                 set.family(name, help, Kind::Gauge).push(&labels, v);
             }
@@ -244,7 +309,9 @@ mod tests {
 
     #[test]
     fn parses_mounts_with_escapes() {
-        let m = parse_mounts("/dev/vda / ext4 rw,relatime 0 0\nserver:/x /mnt/with\\040space nfs4 ro 0 0\nshort\n");
+        let m = parse_mounts(
+            "/dev/vda / ext4 rw,relatime 0 0\nserver:/x /mnt/with\\040space nfs4 ro 0 0\nshort\n",
+        );
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].mount_point, "/mnt/with space");
         assert_eq!(m[1].options, "ro");

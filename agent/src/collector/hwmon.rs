@@ -10,8 +10,20 @@ use super::{Collector, Error, FamilySet, Result, dir_names};
 use crate::paths::Paths;
 
 const SENSOR_TYPES: &[&str] = &[
-    "vrm", "beep_enable", "update_interval", "in", "cpu", "fan", "pwm", "temp", "curr", "power", "energy", "humidity",
-    "intrusion", "freq",
+    "vrm",
+    "beep_enable",
+    "update_interval",
+    "in",
+    "cpu",
+    "fan",
+    "pwm",
+    "temp",
+    "curr",
+    "power",
+    "energy",
+    "humidity",
+    "intrusion",
+    "freq",
 ];
 
 pub struct Hwmon {
@@ -20,7 +32,9 @@ pub struct Hwmon {
 
 impl Hwmon {
     pub fn new(o: &super::Options) -> Hwmon {
-        Hwmon { paths: o.paths.clone() }
+        Hwmon {
+            paths: o.paths.clone(),
+        }
     }
 }
 
@@ -28,7 +42,13 @@ fn clean_name(s: &str) -> String {
     let lower = s.trim_end_matches('\n').to_lowercase();
     let replaced: String = lower
         .chars()
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == ':' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == ':' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     replaced.trim_matches('_').to_string()
 }
@@ -36,14 +56,22 @@ fn clean_name(s: &str) -> String {
 /// Splits `temp1_input` into (`temp`, 1, `input`) like Go's `^([^0-9]+)([0-9]*)(_(.+))?$`:
 /// the type runs up to the first digit, so `beep_enable` is a type of its own.
 fn explode(file: &str) -> Option<(&str, Option<u32>, &str)> {
-    let type_end = file.find(|c: char| c.is_ascii_digit()).unwrap_or(file.len());
+    let type_end = file
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(file.len());
     let (kind, rest) = file.split_at(type_end);
     if kind.is_empty() {
         return None;
     }
-    let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     let (num, prop) = rest.split_at(digits_end);
-    let num = if num.is_empty() { None } else { Some(num.parse().ok()?) };
+    let num = if num.is_empty() {
+        None
+    } else {
+        Some(num.parse().ok()?)
+    };
     match prop {
         "" => Some((kind, num, "")),
         p if p.len() > 1 && p.starts_with('_') => Some((kind, num, &p[1..])),
@@ -51,22 +79,34 @@ fn explode(file: &str) -> Option<(&str, Option<u32>, &str)> {
     }
 }
 
-fn collect_sensor_data(dir: &Path, data: &mut BTreeMap<String, BTreeMap<String, String>>) -> std::io::Result<()> {
+fn collect_sensor_data(
+    dir: &Path,
+    data: &mut BTreeMap<String, BTreeMap<String, String>>,
+) -> std::io::Result<()> {
     for name in dir_names(dir)? {
-        let Some((kind, num, prop)) = explode(&name) else { continue };
+        let Some((kind, num, prop)) = explode(&name) else {
+            continue;
+        };
         if !SENSOR_TYPES.contains(&kind) {
             continue;
         }
-        let Ok(raw) = std::fs::read_to_string(dir.join(&name)) else { continue };
+        let Ok(raw) = std::fs::read_to_string(dir.join(&name)) else {
+            continue;
+        };
         let sensor = format!("{kind}{}", num.unwrap_or(0));
-        data.entry(sensor).or_default().insert(prop.to_string(), raw.trim_end_matches('\n').to_string());
+        data.entry(sensor)
+            .or_default()
+            .insert(prop.to_string(), raw.trim_end_matches('\n').to_string());
     }
     Ok(())
 }
 
 fn chip_name(dir: &Path) -> Option<String> {
     if let Ok(device) = std::fs::canonicalize(dir.join("device")) {
-        let dev_name = device.file_name().map(|n| clean_name(&n.to_string_lossy())).unwrap_or_default();
+        let dev_name = device
+            .file_name()
+            .map(|n| clean_name(&n.to_string_lossy()))
+            .unwrap_or_default();
         let dev_type = device
             .parent()
             .and_then(|p| p.file_name())
@@ -91,7 +131,12 @@ fn chip_name(dir: &Path) -> Option<String> {
 }
 
 fn update_chip(dir: &Path, set: &mut FamilySet) -> Result<()> {
-    let chip = chip_name(dir).ok_or_else(|| Error::Other(format!("could not derive a chip name for {}", dir.display())))?;
+    let chip = chip_name(dir).ok_or_else(|| {
+        Error::Other(format!(
+            "could not derive a chip name for {}",
+            dir.display()
+        ))
+    })?;
     let mut data = BTreeMap::new();
     collect_sensor_data(dir, &mut data).map_err(|e| Error::io(dir, e))?;
     let device = dir.join("device");
@@ -101,34 +146,61 @@ fn update_chip(dir: &Path, set: &mut FamilySet) -> Result<()> {
     if let Ok(name) = std::fs::read_to_string(dir.join("name")) {
         let human = clean_name(&name);
         if !human.is_empty() {
-            set.family("node_hwmon_chip_names", "Annotation metric for human-readable chip names", Kind::Gauge)
-                .push(&[("chip", &chip), ("chip_name", &human)], 1.0);
+            set.family(
+                "node_hwmon_chip_names",
+                "Annotation metric for human-readable chip names",
+                Kind::Gauge,
+            )
+            .push(&[("chip", &chip), ("chip_name", &human)], 1.0);
         }
     }
     for (sensor, props) in &data {
-        let Some((kind, _, _)) = explode(sensor) else { continue };
+        let Some((kind, _, _)) = explode(sensor) else {
+            continue;
+        };
         let labels = [("chip", chip.as_str()), ("sensor", sensor.as_str())];
         if let Some(label) = props.get("label") {
-            set.family("node_hwmon_sensor_label", "Label for given chip and sensor", Kind::Gauge)
-                .push(&[("chip", &chip), ("label", label.trim()), ("sensor", sensor)], 1.0);
+            set.family(
+                "node_hwmon_sensor_label",
+                "Label for given chip and sensor",
+                Kind::Gauge,
+            )
+            .push(
+                &[("chip", &chip), ("label", label.trim()), ("sensor", sensor)],
+                1.0,
+            );
         }
         let raw = props.get("").map(String::as_str);
         match kind {
             "beep_enable" => {
                 let v = if raw == Some("1") { 1.0 } else { 0.0 };
-                set.family("node_hwmon_beep_enabled", "Hardware beep enabled", Kind::Gauge).push(&labels, v);
+                set.family(
+                    "node_hwmon_beep_enabled",
+                    "Hardware beep enabled",
+                    Kind::Gauge,
+                )
+                .push(&labels, v);
                 continue;
             }
             "vrm" => {
                 if let Some(v) = raw.and_then(|r| r.parse::<f64>().ok()) {
-                    set.family("node_hwmon_voltage_regulator_version", "Hardware voltage regulator", Kind::Gauge).push(&labels, v);
+                    set.family(
+                        "node_hwmon_voltage_regulator_version",
+                        "Hardware voltage regulator",
+                        Kind::Gauge,
+                    )
+                    .push(&labels, v);
                 }
                 continue;
             }
             "update_interval" => {
                 if let Some(v) = raw.and_then(|r| r.parse::<f64>().ok()) {
-                    set.family("node_hwmon_update_interval_seconds", "Hardware monitor update interval", Kind::Gauge)
-                        .push(&labels, v * 0.001);
+                    set.family(
+                        "node_hwmon_update_interval_seconds",
+                        "Hardware monitor update interval",
+                        Kind::Gauge,
+                    )
+                    .push(&labels, v * 0.001);
                 }
                 continue;
             }
@@ -149,30 +221,92 @@ fn update_chip(dir: &Path, set: &mut FamilySet) -> Result<()> {
                 name.push('_');
                 name.push_str(&clean_name(element));
             }
-            let Ok(v) = value.trim().parse::<f64>() else { continue };
+            let Ok(v) = value.trim().parse::<f64>() else {
+                continue;
+            };
             let (name, help, kind, v) = match (kind, element.as_str()) {
-                (_, "fault" | "alarm") => (name, format!("Hardware sensor {element} status ({kind})"), Kind::Gauge, v),
-                (_, "beep") => (format!("{name}_enabled"), "Hardware monitor sensor has beeping enabled".into(), Kind::Gauge, v),
-                ("in" | "cpu", _) => (format!("{name}_volts"), format!("Hardware monitor for voltage ({element})"), Kind::Gauge, v * 0.001),
-                ("temp", e) if e != "type" => (format!("{name}_celsius"), format!("Hardware monitor for temperature ({element})"), Kind::Gauge, v * 0.001),
-                ("curr", _) => (format!("{name}_amps"), format!("Hardware monitor for current ({element})"), Kind::Gauge, v * 0.001),
-                ("energy", _) => (format!("{name}_joule_total"), format!("Hardware monitor for joules used so far ({element})"), Kind::Counter, v / 1e6),
-                ("power", "accuracy") => (name, "Hardware monitor power meter accuracy, as a ratio".into(), Kind::Gauge, v / 1e6),
-                ("power", "average_interval" | "average_interval_min" | "average_interval_max") => {
-                    (format!("{name}_seconds"), format!("Hardware monitor power usage update interval ({element})"), Kind::Gauge, v * 0.001)
-                }
-                ("power", _) => (format!("{name}_watt"), format!("Hardware monitor for power usage in watts ({element})"), Kind::Gauge, v / 1e6),
-                ("humidity", _) => (
+                (_, "fault" | "alarm") => (
                     name,
-                    format!("Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a percentage) ({element})"),
+                    format!("Hardware sensor {element} status ({kind})"),
+                    Kind::Gauge,
+                    v,
+                ),
+                (_, "beep") => (
+                    format!("{name}_enabled"),
+                    "Hardware monitor sensor has beeping enabled".into(),
+                    Kind::Gauge,
+                    v,
+                ),
+                ("in" | "cpu", _) => (
+                    format!("{name}_volts"),
+                    format!("Hardware monitor for voltage ({element})"),
+                    Kind::Gauge,
+                    v * 0.001,
+                ),
+                ("temp", e) if e != "type" => (
+                    format!("{name}_celsius"),
+                    format!("Hardware monitor for temperature ({element})"),
+                    Kind::Gauge,
+                    v * 0.001,
+                ),
+                ("curr", _) => (
+                    format!("{name}_amps"),
+                    format!("Hardware monitor for current ({element})"),
+                    Kind::Gauge,
+                    v * 0.001,
+                ),
+                ("energy", _) => (
+                    format!("{name}_joule_total"),
+                    format!("Hardware monitor for joules used so far ({element})"),
+                    Kind::Counter,
+                    v / 1e6,
+                ),
+                ("power", "accuracy") => (
+                    name,
+                    "Hardware monitor power meter accuracy, as a ratio".into(),
                     Kind::Gauge,
                     v / 1e6,
                 ),
-                ("fan", "input" | "min" | "max" | "target") => {
-                    (format!("{name}_rpm"), format!("Hardware monitor for fan revolutions per minute ({element})"), Kind::Gauge, v)
+                ("power", "average_interval" | "average_interval_min" | "average_interval_max") => {
+                    (
+                        format!("{name}_seconds"),
+                        format!("Hardware monitor power usage update interval ({element})"),
+                        Kind::Gauge,
+                        v * 0.001,
+                    )
                 }
-                ("freq", _) => (format!("{name}_freq_mhz"), format!("Hardware monitor for GPU frequency in MHz ({element})"), Kind::Gauge, v / 1e6),
-                _ => (name, format!("Hardware monitor {kind} element {element}"), Kind::Gauge, v),
+                ("power", _) => (
+                    format!("{name}_watt"),
+                    format!("Hardware monitor for power usage in watts ({element})"),
+                    Kind::Gauge,
+                    v / 1e6,
+                ),
+                ("humidity", _) => (
+                    name,
+                    format!(
+                        "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a percentage) ({element})"
+                    ),
+                    Kind::Gauge,
+                    v / 1e6,
+                ),
+                ("fan", "input" | "min" | "max" | "target") => (
+                    format!("{name}_rpm"),
+                    format!("Hardware monitor for fan revolutions per minute ({element})"),
+                    Kind::Gauge,
+                    v,
+                ),
+                ("freq", _) => (
+                    format!("{name}_freq_mhz"),
+                    format!("Hardware monitor for GPU frequency in MHz ({element})"),
+                    Kind::Gauge,
+                    v / 1e6,
+                ),
+                _ => (
+                    name,
+                    format!("Hardware monitor {kind} element {element}"),
+                    Kind::Gauge,
+                    v,
+                ),
             };
             set.family(&name, &help, kind).push(&labels, v);
         }
@@ -185,7 +319,9 @@ impl Collector for Hwmon {
         let base = self.paths.sys("class/hwmon");
         let names = match dir_names(&base) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoData("no /sys/class/hwmon".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoData("no /sys/class/hwmon".into()));
+            }
             Err(e) => return Err(Error::io(&base, e)),
         };
         let mut set = FamilySet::default();
@@ -214,7 +350,10 @@ mod tests {
         assert_eq!(explode("fan2"), Some(("fan", Some(2), "")));
         assert_eq!(explode("beep_enable"), Some(("beep_enable", None, "")));
         assert_eq!(explode("temp1x"), None);
-        assert_eq!(explode("in0_crit_alarm"), Some(("in", Some(0), "crit_alarm")));
+        assert_eq!(
+            explode("in0_crit_alarm"),
+            Some(("in", Some(0), "crit_alarm"))
+        );
         assert_eq!(explode("name"), Some(("name", None, "")));
         assert_eq!(clean_name("Core 0\n"), "core_0");
         assert_eq!(clean_name("platform"), "platform");

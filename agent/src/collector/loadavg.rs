@@ -13,7 +13,9 @@ pub struct Loadavg {
 
 impl Loadavg {
     pub fn new(o: &super::Options) -> Loadavg {
-        Loadavg { paths: o.paths.clone() }
+        Loadavg {
+            paths: o.paths.clone(),
+        }
     }
 }
 
@@ -21,8 +23,12 @@ pub fn parse_loadavg(text: &str, path: &Path) -> Result<[f64; 3]> {
     let mut it = text.split_ascii_whitespace();
     let mut out = [0.0; 3];
     for slot in &mut out {
-        let field = it.next().ok_or_else(|| Error::parse(path, 1, "expected 3 load averages"))?;
-        *slot = field.parse().map_err(|_| Error::parse(path, 1, format!("invalid load average {field:?}")))?;
+        let field = it
+            .next()
+            .ok_or_else(|| Error::parse(path, 1, "expected 3 load averages"))?;
+        *slot = field
+            .parse()
+            .map_err(|_| Error::parse(path, 1, format!("invalid load average {field:?}")))?;
     }
     Ok(out)
 }
@@ -44,7 +50,10 @@ mod tests {
 
     #[test]
     fn parses() {
-        assert_eq!(parse_loadavg("0.21 0.37 0.39 1/719 19737\n", Path::new("l")).unwrap(), [0.21, 0.37, 0.39]);
+        assert_eq!(
+            parse_loadavg("0.21 0.37 0.39 1/719 19737\n", Path::new("l")).unwrap(),
+            [0.21, 0.37, 0.39]
+        );
         assert!(parse_loadavg("0.21 x", Path::new("l")).is_err());
         assert!(parse_loadavg("", Path::new("l")).is_err());
     }

@@ -13,7 +13,9 @@ pub struct Meminfo {
 
 impl Meminfo {
     pub fn new(o: &super::Options) -> Meminfo {
-        Meminfo { paths: o.paths.clone() }
+        Meminfo {
+            paths: o.paths.clone(),
+        }
     }
 }
 
@@ -26,7 +28,10 @@ pub fn parse_meminfo(text: &str) -> (Vec<(String, f64)>, Vec<usize>) {
         if parts.is_empty() {
             continue;
         }
-        let (Some(key), Some(Ok(v))) = (parts[0].strip_suffix(':'), parts.get(1).map(|v| v.parse::<f64>())) else {
+        let (Some(key), Some(Ok(v))) = (
+            parts[0].strip_suffix(':'),
+            parts.get(1).map(|v| v.parse::<f64>()),
+        ) else {
             bad.push(i + 1);
             continue;
         };
@@ -58,7 +63,11 @@ impl Collector for Meminfo {
             tracing::debug!(path = %path.display(), lines = ?bad, "skipped malformed meminfo lines");
         }
         for (key, v) in values {
-            out.push(gauge(format!("node_memory_{key}"), format!("Memory information field {key}."), v));
+            out.push(gauge(
+                format!("node_memory_{key}"),
+                format!("Memory information field {key}."),
+                v,
+            ));
         }
         Ok(())
     }
@@ -70,7 +79,9 @@ mod tests {
 
     #[test]
     fn names_like_node_exporter() {
-        let (v, bad) = parse_meminfo("MemTotal:       15666184 kB\nActive(anon):  1 kB\nHugePages_Total:       0\ngarbage\nX: 1 MB\n");
+        let (v, bad) = parse_meminfo(
+            "MemTotal:       15666184 kB\nActive(anon):  1 kB\nHugePages_Total:       0\ngarbage\nX: 1 MB\n",
+        );
         assert_eq!(v[0], ("MemTotal_bytes".to_string(), 15666184.0 * 1024.0));
         assert_eq!(v[1].0, "Active_anon_bytes");
         assert_eq!(v[2], ("HugePages_Total".to_string(), 0.0));

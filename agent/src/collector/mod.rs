@@ -49,18 +49,29 @@ pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}:{line}: {message}")]
-    Parse { path: PathBuf, line: usize, message: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{0}")]
     Other(String),
 }
 
 impl Error {
     pub fn io(path: &Path, source: io::Error) -> Error {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub fn parse(path: &Path, line: usize, message: impl Into<String>) -> Error {
-        Error::Parse { path: path.to_path_buf(), line, message: message.into() }
+        Error::Parse {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -101,7 +112,12 @@ pub fn read_attr(path: &Path) -> Option<String> {
             break;
         }
     }
-    Some(String::from_utf8_lossy(&buf[..len]).trim_end_matches('\n').trim().to_string())
+    Some(
+        String::from_utf8_lossy(&buf[..len])
+            .trim_end_matches('\n')
+            .trim()
+            .to_string(),
+    )
 }
 
 /// Parses an integer the way Go's `strconv.ParseInt(s, 0, 64)` does (`0x` hex prefixes included).
@@ -140,10 +156,10 @@ pub struct DeviceFilter {
 
 impl DeviceFilter {
     pub fn ignored(&self, name: &str) -> bool {
-        if let Some(ex) = &self.exclude {
-            if ex.is_match(name) {
-                return true;
-            }
+        if let Some(ex) = &self.exclude
+            && ex.is_match(name)
+        {
+            return true;
         }
         if let Some(inc) = &self.include {
             return !inc.is_match(name);
@@ -202,26 +218,126 @@ pub struct Spec {
 
 /// Every collector, in the order of node_exporter's `--help`.
 pub const ALL: &[Spec] = &[
-    Spec { name: "cpu", default_enabled: true, help: "CPU time per mode from /proc/stat", build: |o| Box::new(cpu::Cpu::new(o)) },
-    Spec { name: "cpufreq", default_enabled: true, help: "CPU frequency from /sys/devices/system/cpu", build: |o| Box::new(cpufreq::Cpufreq::new(o)) },
-    Spec { name: "diskstats", default_enabled: true, help: "disk I/O from /proc/diskstats", build: |o| Box::new(diskstats::Diskstats::new(o)) },
-    Spec { name: "entropy", default_enabled: true, help: "available entropy", build: |o| Box::new(entropy::Entropy::new(o)) },
-    Spec { name: "filefd", default_enabled: true, help: "file descriptor statistics from /proc/sys/fs/file-nr", build: |o| Box::new(filefd::Filefd::new(o)) },
-    Spec { name: "filesystem", default_enabled: true, help: "filesystem statistics (statfs per mount, with a timeout)", build: |o| Box::new(filesystem::Filesystem::new(o)) },
-    Spec { name: "hwmon", default_enabled: true, help: "hardware monitoring from /sys/class/hwmon", build: |o| Box::new(hwmon::Hwmon::new(o)) },
-    Spec { name: "loadavg", default_enabled: true, help: "load average", build: |o| Box::new(loadavg::Loadavg::new(o)) },
-    Spec { name: "meminfo", default_enabled: true, help: "memory statistics from /proc/meminfo", build: |o| Box::new(meminfo::Meminfo::new(o)) },
-    Spec { name: "netclass", default_enabled: true, help: "network interface info from /sys/class/net", build: |o| Box::new(netclass::Netclass::new(o)) },
-    Spec { name: "netdev", default_enabled: true, help: "network interface statistics from /proc/net/dev", build: |o| Box::new(netdev::Netdev::new(o)) },
-    Spec { name: "netstat", default_enabled: true, help: "network statistics from /proc/net/{netstat,snmp,snmp6}", build: |o| Box::new(netstat::Netstat::new(o)) },
-    Spec { name: "pressure", default_enabled: true, help: "pressure stall information from /proc/pressure", build: |o| Box::new(pressure::Pressure::new(o)) },
-    Spec { name: "sockstat", default_enabled: true, help: "socket statistics from /proc/net/sockstat{,6}", build: |o| Box::new(sockstat::Sockstat::new(o)) },
-    Spec { name: "stat", default_enabled: true, help: "kernel statistics from /proc/stat", build: |o| Box::new(stat::Stat::new(o)) },
-    Spec { name: "textfile", default_enabled: true, help: "metrics from *.prom files in the textfile directory", build: |o| Box::new(textfile::Textfile::new(o)) },
-    Spec { name: "thermal_zone", default_enabled: true, help: "thermal zones from /sys/class/thermal", build: |o| Box::new(thermal_zone::ThermalZone::new(o)) },
-    Spec { name: "time", default_enabled: true, help: "the current system time and clocksources", build: |o| Box::new(time::Time::new(o)) },
-    Spec { name: "uname", default_enabled: true, help: "system information from the uname system call", build: |o| Box::new(uname::Uname::new(o)) },
-    Spec { name: "vmstat", default_enabled: true, help: "statistics from /proc/vmstat", build: |o| Box::new(vmstat::Vmstat::new(o)) },
+    Spec {
+        name: "cpu",
+        default_enabled: true,
+        help: "CPU time per mode from /proc/stat",
+        build: |o| Box::new(cpu::Cpu::new(o)),
+    },
+    Spec {
+        name: "cpufreq",
+        default_enabled: true,
+        help: "CPU frequency from /sys/devices/system/cpu",
+        build: |o| Box::new(cpufreq::Cpufreq::new(o)),
+    },
+    Spec {
+        name: "diskstats",
+        default_enabled: true,
+        help: "disk I/O from /proc/diskstats",
+        build: |o| Box::new(diskstats::Diskstats::new(o)),
+    },
+    Spec {
+        name: "entropy",
+        default_enabled: true,
+        help: "available entropy",
+        build: |o| Box::new(entropy::Entropy::new(o)),
+    },
+    Spec {
+        name: "filefd",
+        default_enabled: true,
+        help: "file descriptor statistics from /proc/sys/fs/file-nr",
+        build: |o| Box::new(filefd::Filefd::new(o)),
+    },
+    Spec {
+        name: "filesystem",
+        default_enabled: true,
+        help: "filesystem statistics (statfs per mount, with a timeout)",
+        build: |o| Box::new(filesystem::Filesystem::new(o)),
+    },
+    Spec {
+        name: "hwmon",
+        default_enabled: true,
+        help: "hardware monitoring from /sys/class/hwmon",
+        build: |o| Box::new(hwmon::Hwmon::new(o)),
+    },
+    Spec {
+        name: "loadavg",
+        default_enabled: true,
+        help: "load average",
+        build: |o| Box::new(loadavg::Loadavg::new(o)),
+    },
+    Spec {
+        name: "meminfo",
+        default_enabled: true,
+        help: "memory statistics from /proc/meminfo",
+        build: |o| Box::new(meminfo::Meminfo::new(o)),
+    },
+    Spec {
+        name: "netclass",
+        default_enabled: true,
+        help: "network interface info from /sys/class/net",
+        build: |o| Box::new(netclass::Netclass::new(o)),
+    },
+    Spec {
+        name: "netdev",
+        default_enabled: true,
+        help: "network interface statistics from /proc/net/dev",
+        build: |o| Box::new(netdev::Netdev::new(o)),
+    },
+    Spec {
+        name: "netstat",
+        default_enabled: true,
+        help: "network statistics from /proc/net/{netstat,snmp,snmp6}",
+        build: |o| Box::new(netstat::Netstat::new(o)),
+    },
+    Spec {
+        name: "pressure",
+        default_enabled: true,
+        help: "pressure stall information from /proc/pressure",
+        build: |o| Box::new(pressure::Pressure::new(o)),
+    },
+    Spec {
+        name: "sockstat",
+        default_enabled: true,
+        help: "socket statistics from /proc/net/sockstat{,6}",
+        build: |o| Box::new(sockstat::Sockstat::new(o)),
+    },
+    Spec {
+        name: "stat",
+        default_enabled: true,
+        help: "kernel statistics from /proc/stat",
+        build: |o| Box::new(stat::Stat::new(o)),
+    },
+    Spec {
+        name: "textfile",
+        default_enabled: true,
+        help: "metrics from *.prom files in the textfile directory",
+        build: |o| Box::new(textfile::Textfile::new(o)),
+    },
+    Spec {
+        name: "thermal_zone",
+        default_enabled: true,
+        help: "thermal zones from /sys/class/thermal",
+        build: |o| Box::new(thermal_zone::ThermalZone::new(o)),
+    },
+    Spec {
+        name: "time",
+        default_enabled: true,
+        help: "the current system time and clocksources",
+        build: |o| Box::new(time::Time::new(o)),
+    },
+    Spec {
+        name: "uname",
+        default_enabled: true,
+        help: "system information from the uname system call",
+        build: |o| Box::new(uname::Uname::new(o)),
+    },
+    Spec {
+        name: "vmstat",
+        default_enabled: true,
+        help: "statistics from /proc/vmstat",
+        build: |o| Box::new(vmstat::Vmstat::new(o)),
+    },
 ];
 
 pub fn spec(name: &str) -> Option<&'static Spec> {
@@ -265,7 +381,10 @@ impl Collectors {
     }
 
     /// Collectors built elsewhere (tests, other crates), under the given names.
-    pub fn from_collectors(collectors: Vec<(&'static str, Box<dyn Collector>)>, timeout: Duration) -> Collectors {
+    pub fn from_collectors(
+        collectors: Vec<(&'static str, Box<dyn Collector>)>,
+        timeout: Duration,
+    ) -> Collectors {
         let entries = collectors
             .into_iter()
             .map(|(name, c)| Entry {
@@ -294,7 +413,12 @@ impl Collectors {
         let stall = (self.timeout / 2).min(STALL);
         let mut selected = Vec::new();
         let mut skipped = Vec::new();
-        for (i, entry) in self.entries.iter().enumerate().filter(|(_, e)| wanted(e.name)) {
+        for (i, entry) in self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| wanted(e.name))
+        {
             if entry.busy.swap(true, Ordering::AcqRel) {
                 skipped.push(i);
             } else {
@@ -337,7 +461,8 @@ impl Collectors {
                 }
             }
         }
-        let outcomes: Vec<Option<Outcome>> = std::mem::take(&mut *batch.results.lock().unwrap_or_else(|p| p.into_inner()));
+        let outcomes: Vec<Option<Outcome>> =
+            std::mem::take(&mut *batch.results.lock().unwrap_or_else(|p| p.into_inner()));
         // Collectors never started before the deadline are released for the next scrape.
         for job in &batch.jobs {
             if !job.claimed.swap(true, Ordering::AcqRel) {
@@ -356,7 +481,11 @@ impl Collectors {
             "node_exporter: Whether a collector succeeded.",
             Kind::Gauge,
         );
-        let results = selected.iter().zip(outcomes).map(|(&i, o)| (i, Some(o))).chain(skipped.iter().map(|&i| (i, None)));
+        let results = selected
+            .iter()
+            .zip(outcomes)
+            .map(|(&i, o)| (i, Some(o)))
+            .chain(skipped.iter().map(|&i| (i, None)));
         let mut results: Vec<_> = results.collect();
         results.sort_by_key(|(i, _)| *i);
         for (i, outcome) in results {
@@ -370,7 +499,10 @@ impl Collectors {
                     (false, Duration::ZERO)
                 }
                 Some(None) => {
-                    entry.report(&Error::Other(format!("did not finish within {:?}", self.timeout)));
+                    entry.report(&Error::Other(format!(
+                        "did not finish within {:?}",
+                        self.timeout
+                    )));
                     (false, self.timeout)
                 }
                 Some(Some(outcome)) => {
@@ -423,14 +555,25 @@ impl Batch {
             }
             let start = Instant::now();
             let mut families = Vec::new();
-            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.collector.update(&mut families))) {
+            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                job.collector.update(&mut families)
+            })) {
                 Ok(r) => r,
                 Err(_) => Err(Error::Other("collector panicked".into())),
             };
             job.busy.store(false, Ordering::Release);
             // The scrape may have given up on us already; then the result is simply dropped.
-            let outcome = Outcome { families, result, elapsed: start.elapsed() };
-            if let Some(slot) = self.results.lock().unwrap_or_else(|p| p.into_inner()).get_mut(i) {
+            let outcome = Outcome {
+                families,
+                result,
+                elapsed: start.elapsed(),
+            };
+            if let Some(slot) = self
+                .results
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(i)
+            {
                 *slot = Some(outcome);
             }
             if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.jobs.len() {
@@ -508,11 +651,17 @@ mod tests {
 
     #[test]
     fn device_filter_is_unanchored() {
-        let f = DeviceFilter { include: None, exclude: Some(Regex::new("lo").unwrap()) };
+        let f = DeviceFilter {
+            include: None,
+            exclude: Some(Regex::new("lo").unwrap()),
+        };
         assert!(f.ignored("lo"));
         assert!(f.ignored("flow0"));
         assert!(!f.ignored("eth0"));
-        let f = DeviceFilter { include: Some(Regex::new("^eth").unwrap()), exclude: None };
+        let f = DeviceFilter {
+            include: Some(Regex::new("^eth").unwrap()),
+            exclude: None,
+        };
         assert!(!f.ignored("eth0"));
         assert!(f.ignored("lo"));
     }

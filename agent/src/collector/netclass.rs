@@ -24,7 +24,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ignored_devices: Regex::new("^$").expect("static regex"), ignore_invalid_speed: false, netlink: true }
+        Options {
+            ignored_devices: Regex::new("^$").expect("static regex"),
+            ignore_invalid_speed: false,
+            netlink: true,
+        }
     }
 }
 
@@ -51,75 +55,130 @@ const NUMERIC: &[(&str, &str, bool)] = &[
     ("type", "protocol_type", false),
 ];
 
+/// (ifindex, name, MAC address): what identifies a device's creation-time attributes.
+type LinkKey = (i32, String, Vec<u8>);
+
 pub struct Netclass {
     paths: Paths,
     opts: Options,
     /// addr_assign_type, dev_id and name_assign_type are fixed when a device is created (the
     /// first changes with its MAC address), so they are read once per (ifindex, name, MAC).
-    fixed: Mutex<HashMap<(i32, String, Vec<u8>), [Option<i64>; 3]>>,
+    fixed: Mutex<HashMap<LinkKey, [Option<i64>; 3]>>,
 }
 
 impl Netclass {
     pub fn new(o: &super::Options) -> Netclass {
-        Netclass { paths: o.paths.clone(), opts: o.netclass.clone(), fixed: Mutex::new(HashMap::new()) }
+        Netclass {
+            paths: o.paths.clone(),
+            opts: o.netclass.clone(),
+            fixed: Mutex::new(HashMap::new()),
+        }
     }
 }
 
 impl Netclass {
     fn push(&self, set: &mut FamilySet, dev: &str, metric: &str, counter: bool, v: f64) {
         let kind = if counter { Kind::Counter } else { Kind::Gauge };
-        set.family(&format!("node_network_{metric}"), &format!("Network device property: {metric}"), kind).push(&[("device", dev)], v);
+        set.family(
+            &format!("node_network_{metric}"),
+            &format!("Network device property: {metric}"),
+            kind,
+        )
+        .push(&[("device", dev)], v);
     }
 
     fn speed(&self, set: &mut FamilySet, dev: &str, speed: Option<i64>) {
-        if let Some(speed) = speed {
-            if !(self.opts.ignore_invalid_speed && speed < 0) {
-                // Mb/s to bytes/s, as node_exporter does (-1, unknown, becomes -125000).
-                self.push(set, dev, "speed_bytes", false, speed as f64 * 125000.0);
-            }
+        if let Some(speed) = speed
+            && !(self.opts.ignore_invalid_speed && speed < 0)
+        {
+            // Mb/s to bytes/s, as node_exporter does (-1, unknown, becomes -125000).
+            self.push(set, dev, "speed_bytes", false, speed as f64 * 125000.0);
         }
     }
 
-    fn from_netlink(&self, links: Vec<super::netlink::Link>, out: &mut Vec<Family>) {
+    fn collect_netlink(&self, links: Vec<super::netlink::Link>, out: &mut Vec<Family>) {
         use super::netlink::{IFF_DORMANT, hw_addr};
         let base = self.paths.sys("class/net");
         let mut set = FamilySet::default();
         let mut fixed = self.fixed.lock().unwrap_or_else(|p| p.into_inner());
-        fixed.retain(|(index, name, _), _| links.iter().any(|l| l.index == *index && &l.name == name));
-        for l in links.iter().filter(|l| !self.opts.ignored_devices.is_match(&l.name)) {
+        fixed.retain(|(index, name, _), _| {
+            links.iter().any(|l| l.index == *index && &l.name == name)
+        });
+        for l in links
+            .iter()
+            .filter(|l| !self.opts.ignored_devices.is_match(&l.name))
+        {
             let dev = l.name.as_str();
             let dir = base.join(dev);
             let attr = |name: &str| read_attr(&dir.join(name));
             let sysfs_int = |name: &str| attr(name).and_then(|v| parse_int_prefixed(&v));
             let running = l.running();
-            let key = (l.index, l.name.clone(), l.address.clone().unwrap_or_default());
-            let [assign_type, dev_id, name_assign] = *fixed
-                .entry(key)
-                .or_insert_with(|| [sysfs_int("addr_assign_type"), sysfs_int("dev_id"), sysfs_int("name_assign_type")]);
+            let key = (
+                l.index,
+                l.name.clone(),
+                l.address.clone().unwrap_or_default(),
+            );
+            let [assign_type, dev_id, name_assign] = *fixed.entry(key).or_insert_with(|| {
+                [
+                    sysfs_int("addr_assign_type"),
+                    sysfs_int("dev_id"),
+                    sysfs_int("name_assign_type"),
+                ]
+            });
             // sysfs answers speed and duplex only for a running device; don't ask otherwise.
             let duplex = if running { attr("duplex") } else { None };
             let speed = if running { sysfs_int("speed") } else { None };
             let operstate = l.operstate_name();
-            set.family("node_network_info", INFO_HELP, Kind::Gauge).push(
-                &[
-                    ("address", &l.address.as_deref().map(hw_addr).unwrap_or_default()),
-                    ("broadcast", &l.broadcast.as_deref().map(hw_addr).unwrap_or_default()),
-                    ("device", dev),
-                    ("duplex", duplex.as_deref().unwrap_or("")),
-                    ("ifalias", l.ifalias.as_deref().unwrap_or("")),
-                    ("operstate", operstate),
-                ],
-                1.0,
+            set.family("node_network_info", INFO_HELP, Kind::Gauge)
+                .push(
+                    &[
+                        (
+                            "address",
+                            &l.address.as_deref().map(hw_addr).unwrap_or_default(),
+                        ),
+                        (
+                            "broadcast",
+                            &l.broadcast.as_deref().map(hw_addr).unwrap_or_default(),
+                        ),
+                        ("device", dev),
+                        ("duplex", duplex.as_deref().unwrap_or("")),
+                        ("ifalias", l.ifalias.as_deref().unwrap_or("")),
+                        ("operstate", operstate),
+                    ],
+                    1.0,
+                );
+            set.family("node_network_up", UP_HELP, Kind::Gauge).push(
+                &[("device", dev)],
+                if operstate == "up" { 1.0 } else { 0.0 },
             );
-            set.family("node_network_up", UP_HELP, Kind::Gauge).push(&[("device", dev)], if operstate == "up" { 1.0 } else { 0.0 });
             let values: [(&str, bool, Option<f64>); 16] = [
                 ("address_assign_type", false, assign_type.map(|v| v as f64)),
-                ("carrier", false, l.carrier.filter(|_| running).map(f64::from)),
-                ("carrier_changes_total", true, l.carrier_changes.map(f64::from)),
-                ("carrier_up_changes_total", true, l.carrier_up.map(f64::from)),
-                ("carrier_down_changes_total", true, l.carrier_down.map(f64::from)),
+                (
+                    "carrier",
+                    false,
+                    l.carrier.filter(|_| running).map(f64::from),
+                ),
+                (
+                    "carrier_changes_total",
+                    true,
+                    l.carrier_changes.map(f64::from),
+                ),
+                (
+                    "carrier_up_changes_total",
+                    true,
+                    l.carrier_up.map(f64::from),
+                ),
+                (
+                    "carrier_down_changes_total",
+                    true,
+                    l.carrier_down.map(f64::from),
+                ),
                 ("device_id", false, dev_id.map(|v| v as f64)),
-                ("dormant", false, running.then_some(if l.flags & IFF_DORMANT != 0 { 1.0 } else { 0.0 })),
+                (
+                    "dormant",
+                    false,
+                    running.then_some(if l.flags & IFF_DORMANT != 0 { 1.0 } else { 0.0 }),
+                ),
                 ("flags", false, Some(l.sysfs_flags() as f64)),
                 ("iface_id", false, Some(l.index as f64)),
                 ("iface_link", false, Some(l.link.unwrap_or(l.index) as f64)),
@@ -146,7 +205,7 @@ impl Collector for Netclass {
         if self.opts.netlink {
             match super::netlink::dump_links() {
                 Ok(links) => {
-                    self.from_netlink(links, out);
+                    self.collect_netlink(links, out);
                     return Ok(());
                 }
                 Err(e) => tracing::debug!("rtnetlink dump failed, reading sysfs: {e}"),
@@ -174,14 +233,20 @@ impl Collector for Netclass {
                     ],
                     1.0,
                 );
-            set.family("node_network_up", UP_HELP, Kind::Gauge)
-                .push(&[("device", &dev)], if operstate == "up" { 1.0 } else { 0.0 });
+            set.family("node_network_up", UP_HELP, Kind::Gauge).push(
+                &[("device", &dev)],
+                if operstate == "up" { 1.0 } else { 0.0 },
+            );
             for (file, metric, counter) in NUMERIC {
                 if let Some(v) = attr(file).and_then(|v| parse_int_prefixed(&v)) {
                     self.push(&mut set, &dev, metric, *counter, v as f64);
                 }
             }
-            self.speed(&mut set, &dev, attr("speed").and_then(|v| parse_int_prefixed(&v)));
+            self.speed(
+                &mut set,
+                &dev,
+                attr("speed").and_then(|v| parse_int_prefixed(&v)),
+            );
         }
         out.extend(set.into_vec());
         Ok(())

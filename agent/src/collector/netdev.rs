@@ -9,8 +9,26 @@ use vigie_exposition::{Family, Kind};
 use super::{Collector, DeviceFilter, Error, Result, read, read_attr};
 use crate::paths::Paths;
 
-const RECEIVE: [&str; 8] = ["bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast"];
-const TRANSMIT: [&str; 8] = ["bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed"];
+const RECEIVE: [&str; 8] = [
+    "bytes",
+    "packets",
+    "errs",
+    "drop",
+    "fifo",
+    "frame",
+    "compressed",
+    "multicast",
+];
+const TRANSMIT: [&str; 8] = [
+    "bytes",
+    "packets",
+    "errs",
+    "drop",
+    "fifo",
+    "colls",
+    "carrier",
+    "compressed",
+];
 
 pub struct Netdev {
     paths: Paths,
@@ -20,7 +38,11 @@ pub struct Netdev {
 
 impl Netdev {
     pub fn new(o: &super::Options) -> Netdev {
-        Netdev { paths: o.paths.clone(), filter: o.netdev.clone(), netlink: o.netdev_netlink }
+        Netdev {
+            paths: o.paths.clone(),
+            filter: o.netdev.clone(),
+            netlink: o.netdev_netlink,
+        }
     }
 }
 
@@ -63,11 +85,16 @@ pub fn parse_net_dev(text: &str, path: &Path) -> Result<Vec<(String, [f64; 16])>
         for (slot, field) in values.iter_mut().zip(rest.split_ascii_whitespace()) {
             *slot = field
                 .parse::<u64>()
-                .map_err(|_| Error::parse(path, i + 1, format!("invalid counter {field:?}")))? as f64;
+                .map_err(|_| Error::parse(path, i + 1, format!("invalid counter {field:?}")))?
+                as f64;
             n += 1;
         }
         if n != 16 {
-            return Err(Error::parse(path, i + 1, format!("expected 16 counters, got {n}")));
+            return Err(Error::parse(
+                path,
+                i + 1,
+                format!("expected 16 counters, got {n}"),
+            ));
         }
         out.push((name.trim().to_string(), values));
     }
@@ -92,8 +119,14 @@ impl Collector for Netdev {
             parse_net_dev(&read(&path)?, &path)?
                 .into_iter()
                 .map(|(dev, v)| {
-                    let stat = self.paths.sys("class/net").join(&dev).join("statistics/rx_nohandler");
-                    let nohandler = read_attr(&stat).and_then(|v| v.parse::<u64>().ok()).map(|v| v as f64);
+                    let stat = self
+                        .paths
+                        .sys("class/net")
+                        .join(&dev)
+                        .join("statistics/rx_nohandler");
+                    let nohandler = read_attr(&stat)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(|v| v as f64);
                     (dev, v, nohandler)
                 })
                 .collect()
@@ -103,7 +136,11 @@ impl Collector for Netdev {
             .map(|k| format!("receive_{k}"))
             .chain(TRANSMIT.iter().map(|k| format!("transmit_{k}")))
             .map(|key| {
-                Family::new(format!("node_network_{key}_total"), format!("Network device statistic {key}."), Kind::Counter)
+                Family::new(
+                    format!("node_network_{key}_total"),
+                    format!("Network device statistic {key}."),
+                    Kind::Counter,
+                )
             })
             .collect();
         let mut nohandler = Family::new(

@@ -109,7 +109,13 @@ impl Drop for Socket {
 /// Dumps every link of this network namespace.
 pub fn dump_links() -> io::Result<Vec<Link>> {
     // SAFETY: plain socket(2); the result is checked and owned by `Socket`.
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_ROUTE) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_ROUTE,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -164,7 +170,8 @@ fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4).map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(at..at + 4)
+        .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 /// Parses one datagram of the dump; `true` once NLMSG_DONE is seen.
@@ -212,7 +219,8 @@ fn parse_link(body: &[u8]) -> Option<Link> {
         }
         let data = &attrs[4..len];
         let u32v = || u32_at(data, 0);
-        let text = || String::from_utf8_lossy(data.split(|b| *b == 0).next().unwrap_or(&[])).into_owned();
+        let text =
+            || String::from_utf8_lossy(data.split(|b| *b == 0).next().unwrap_or(&[])).into_owned();
         match kind {
             IFLA_ADDRESS => link.address = Some(data.to_vec()),
             IFLA_BROADCAST => link.broadcast = Some(data.to_vec()),
@@ -231,7 +239,9 @@ fn parse_link(body: &[u8]) -> Option<Link> {
             IFLA_STATS64 => {
                 link.stats64 = Some(
                     data.chunks_exact(8)
-                        .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                        .map(|c| {
+                            u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                        })
                         .collect(),
                 )
             }
@@ -253,7 +263,10 @@ mod tests {
         let lo = links.iter().find(|l| l.name == "lo").expect("lo");
         assert_eq!(lo.kind, 772);
         assert!(lo.mtu.is_some() && lo.stats64.as_ref().is_some_and(|s| s.len() >= 23));
-        assert_eq!(hw_addr(&[0x52, 0x54, 0, 0x12, 0x34, 0x56]), "52:54:00:12:34:56");
+        assert_eq!(
+            hw_addr(&[0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+            "52:54:00:12:34:56"
+        );
     }
 
     #[test]

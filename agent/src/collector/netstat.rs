@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::Mutex;
 use std::path::Path;
+use std::sync::Mutex;
 
 use regex::Regex;
 use vigie_exposition::{Family, Kind};
@@ -24,7 +24,11 @@ pub struct Netstat {
 
 impl Netstat {
     pub fn new(o: &super::Options) -> Netstat {
-        Netstat { paths: o.paths.clone(), fields: o.netstat_fields.clone(), selected: Mutex::new(HashMap::new()) }
+        Netstat {
+            paths: o.paths.clone(),
+            fields: o.netstat_fields.clone(),
+            selected: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -34,18 +38,36 @@ pub fn parse_pairs(text: &str, path: &Path, mut emit: impl FnMut(&str, &str, &st
     for (pair, chunk) in lines.chunks(2).enumerate() {
         let line_no = pair * 2 + 1;
         let [names, values] = chunk else {
-            return Err(Error::parse(path, line_no, "header line without a value line"));
+            return Err(Error::parse(
+                path,
+                line_no,
+                "header line without a value line",
+            ));
         };
-        let (Some((proto, names)), Some((proto2, values))) = (names.split_once(':'), values.split_once(':')) else {
+        let (Some((proto, names)), Some((proto2, values))) =
+            (names.split_once(':'), values.split_once(':'))
+        else {
             return Err(Error::parse(path, line_no, "expected 'Proto: fields'"));
         };
         if proto != proto2 {
-            return Err(Error::parse(path, line_no + 1, format!("value line for {proto2:?} follows header for {proto:?}")));
+            return Err(Error::parse(
+                path,
+                line_no + 1,
+                format!("value line for {proto2:?} follows header for {proto:?}"),
+            ));
         }
         let names: Vec<&str> = names.split_ascii_whitespace().collect();
         let values: Vec<&str> = values.split_ascii_whitespace().collect();
         if names.len() != values.len() {
-            return Err(Error::parse(path, line_no + 1, format!("{} names but {} values for {proto}", names.len(), values.len())));
+            return Err(Error::parse(
+                path,
+                line_no + 1,
+                format!(
+                    "{} names but {} values for {proto}",
+                    names.len(),
+                    values.len()
+                ),
+            ));
         }
         for (n, v) in names.iter().zip(values) {
             emit(proto, n, v);
@@ -58,7 +80,9 @@ pub fn parse_pairs(text: &str, path: &Path, mut emit: impl FnMut(&str, &str, &st
 pub fn parse_snmp6(text: &str, mut emit: impl FnMut(&str, &str, &str)) {
     for line in text.lines() {
         let mut parts = line.split_ascii_whitespace();
-        let (Some(key), Some(value)) = (parts.next(), parts.next()) else { continue };
+        let (Some(key), Some(value)) = (parts.next(), parts.next()) else {
+            continue;
+        };
         if let Some(six) = key.find('6') {
             emit(&key[..=six], &key[six + 1..], value);
         }
@@ -66,7 +90,15 @@ pub fn parse_snmp6(text: &str, mut emit: impl FnMut(&str, &str, &str)) {
 }
 
 impl Netstat {
-    fn emit(&self, proto: &str, name: &str, value: &str, path: &Path, out: &mut Vec<Family>, bad: &mut Option<Error>) {
+    fn emit(
+        &self,
+        proto: &str,
+        name: &str,
+        value: &str,
+        path: &Path,
+        out: &mut Vec<Family>,
+        bad: &mut Option<Error>,
+    ) {
         let mut key = String::with_capacity(proto.len() + name.len() + 1);
         key.push_str(proto);
         key.push('_');
@@ -88,9 +120,18 @@ impl Netstat {
             return;
         }
         match value.parse::<f64>() {
-            Ok(v) => out.push(Family::single(format!("node_netstat_{key}"), format!("Statistic {proto}{name}."), Kind::Untyped, v)),
+            Ok(v) => out.push(Family::single(
+                format!("node_netstat_{key}"),
+                format!("Statistic {proto}{name}."),
+                Kind::Untyped,
+                v,
+            )),
             Err(_) => {
-                bad.get_or_insert(Error::parse(path, 0, format!("invalid value {value:?} for {key}")));
+                bad.get_or_insert(Error::parse(
+                    path,
+                    0,
+                    format!("invalid value {value:?} for {key}"),
+                ));
             }
         }
     }
@@ -102,7 +143,9 @@ impl Collector for Netstat {
         for file in ["net/netstat", "net/snmp"] {
             let path = self.paths.proc(file);
             let text = read(&path)?;
-            parse_pairs(&text, &path, |p, n, v| self.emit(p, n, v, &path, out, &mut bad))?;
+            parse_pairs(&text, &path, |p, n, v| {
+                self.emit(p, n, v, &path, out, &mut bad)
+            })?;
         }
         let path = self.paths.proc("net/snmp6");
         match std::fs::read_to_string(&path) {
@@ -122,9 +165,26 @@ mod tests {
     #[test]
     fn parses_pairs_and_snmp6() {
         let mut got = Vec::new();
-        parse_pairs("Tcp: InSegs OutSegs\nTcp: 5 6\n", Path::new("snmp"), |p, n, v| got.push(format!("{p}_{n}={v}"))).unwrap();
-        parse_snmp6("Ip6InOctets 10\nIcmp6InMsgs 2\nUdpLite6InErrors 0\n", |p, n, v| got.push(format!("{p}_{n}={v}")));
-        assert_eq!(got, ["Tcp_InSegs=5", "Tcp_OutSegs=6", "Ip6_InOctets=10", "Icmp6_InMsgs=2", "UdpLite6_InErrors=0"]);
+        parse_pairs(
+            "Tcp: InSegs OutSegs\nTcp: 5 6\n",
+            Path::new("snmp"),
+            |p, n, v| got.push(format!("{p}_{n}={v}")),
+        )
+        .unwrap();
+        parse_snmp6(
+            "Ip6InOctets 10\nIcmp6InMsgs 2\nUdpLite6InErrors 0\n",
+            |p, n, v| got.push(format!("{p}_{n}={v}")),
+        );
+        assert_eq!(
+            got,
+            [
+                "Tcp_InSegs=5",
+                "Tcp_OutSegs=6",
+                "Ip6_InOctets=10",
+                "Icmp6_InMsgs=2",
+                "UdpLite6_InErrors=0"
+            ]
+        );
         assert!(parse_pairs("Tcp: A B\nTcp: 1\n", Path::new("snmp"), |_, _, _| {}).is_err());
         assert!(parse_pairs("Tcp: A B\n", Path::new("snmp"), |_, _, _| {}).is_err());
     }

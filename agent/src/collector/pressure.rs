@@ -13,7 +13,9 @@ pub struct Pressure {
 
 impl Pressure {
     pub fn new(o: &super::Options) -> Pressure {
-        Pressure { paths: o.paths.clone() }
+        Pressure {
+            paths: o.paths.clone(),
+        }
     }
 }
 
@@ -42,7 +44,10 @@ impl Collector for Pressure {
             let path = self.paths.proc(&format!("pressure/{resource}"));
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
-                Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        || e.raw_os_error() == Some(libc::EOPNOTSUPP) =>
+                {
                     return Err(Error::NoData(
                         "pressure information is unavailable, you need a Linux kernel >= 4.20 and/or CONFIG_PSI enabled".into(),
                     ));
@@ -52,19 +57,36 @@ impl Collector for Pressure {
             let (some, full) = parse_psi(&text);
             let some = some.ok_or_else(|| Error::parse(&path, 1, "no 'some' line with total="))?;
             let (waiting, stalled) = match resource {
-                "cpu" => ("Total time in seconds that processes have waited for CPU time", None),
+                "cpu" => (
+                    "Total time in seconds that processes have waited for CPU time",
+                    None,
+                ),
                 "io" => (
                     "Total time in seconds that processes have waited due to IO congestion",
-                    Some("Total time in seconds no process could make progress due to IO congestion"),
+                    Some(
+                        "Total time in seconds no process could make progress due to IO congestion",
+                    ),
                 ),
                 _ => (
                     "Total time in seconds that processes have waited for memory",
-                    Some("Total time in seconds no process could make progress due to memory congestion"),
+                    Some(
+                        "Total time in seconds no process could make progress due to memory congestion",
+                    ),
                 ),
             };
-            out.push(Family::single(format!("node_pressure_{resource}_waiting_seconds_total"), waiting, Kind::Counter, some));
+            out.push(Family::single(
+                format!("node_pressure_{resource}_waiting_seconds_total"),
+                waiting,
+                Kind::Counter,
+                some,
+            ));
             if let (Some(help), Some(full)) = (stalled, full) {
-                out.push(Family::single(format!("node_pressure_{resource}_stalled_seconds_total"), help, Kind::Counter, full));
+                out.push(Family::single(
+                    format!("node_pressure_{resource}_stalled_seconds_total"),
+                    help,
+                    Kind::Counter,
+                    full,
+                ));
             }
         }
         Ok(())

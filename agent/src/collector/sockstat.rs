@@ -14,20 +14,34 @@ pub struct Sockstat {
 
 impl Sockstat {
     pub fn new(o: &super::Options) -> Sockstat {
-        let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as f64;
-        Sockstat { paths: o.paths.clone(), page_size }
+        let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096) as f64;
+        Sockstat {
+            paths: o.paths.clone(),
+            page_size,
+        }
     }
 
     fn parse(&self, text: &str, out: &mut Vec<Family>) {
         for line in text.lines() {
-            let Some((proto, rest)) = line.split_once(':') else { continue };
+            let Some((proto, rest)) = line.split_once(':') else {
+                continue;
+            };
             let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
             for pair in fields.chunks(2) {
                 let [key, value] = pair else { continue };
-                let Ok(v) = value.parse::<f64>() else { continue };
+                let Ok(v) = value.parse::<f64>() else {
+                    continue;
+                };
                 if proto == "sockets" {
                     if *key == "used" {
-                        out.push(gauge("node_sockstat_sockets_used", "Number of IPv4 sockets in use.", v));
+                        out.push(gauge(
+                            "node_sockstat_sockets_used",
+                            "Number of IPv4 sockets in use.",
+                            v,
+                        ));
                     }
                     continue;
                 }

@@ -18,7 +18,9 @@ pub struct Textfile {
 
 impl Textfile {
     pub fn new(o: &super::Options) -> Textfile {
-        Textfile { directory: o.textfile_directory.clone().filter(|d| !d.is_empty()) }
+        Textfile {
+            directory: o.textfile_directory.clone().filter(|d| !d.is_empty()),
+        }
     }
 }
 
@@ -33,22 +35,39 @@ fn expand(pattern: &str) -> Vec<PathBuf> {
         let part = comp.as_os_str().to_string_lossy().into_owned();
         if !part.contains(['*', '?', '[']) {
             for c in &mut current {
-                if i == 0 { *c = PathBuf::from(&part) } else { c.push(&part) }
+                if i == 0 {
+                    *c = PathBuf::from(&part)
+                } else {
+                    c.push(&part)
+                }
             }
             continue;
         }
         let re = glob_regex(&part);
         let mut next = Vec::new();
         for dir in &current {
-            let base = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
-            let Ok(names) = super::dir_names(base) else { continue };
-            for n in names.into_iter().filter(|n| re.as_ref().is_some_and(|r| r.is_match(n))) {
+            let base = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir.as_path()
+            };
+            let Ok(names) = super::dir_names(base) else {
+                continue;
+            };
+            for n in names
+                .into_iter()
+                .filter(|n| re.as_ref().is_some_and(|r| r.is_match(n)))
+            {
                 next.push(dir.join(n));
             }
         }
         current = next;
     }
-    if current.is_empty() { vec![PathBuf::from(pattern)] } else { current }
+    if current.is_empty() {
+        vec![PathBuf::from(pattern)]
+    } else {
+        current
+    }
 }
 
 fn glob_regex(part: &str) -> Option<Regex> {
@@ -67,10 +86,26 @@ fn glob_regex(part: &str) -> Option<Regex> {
 
 /// Reads one file: its families (HELP filled in, labels made consistent) and its mtime.
 pub fn read_file(path: &Path) -> std::result::Result<(Vec<Family>, f64), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("failed to open textfile data file {:?}: {e}", path.display().to_string()))?;
-    let mut families = parse_text(&text).map_err(|e| format!("failed to parse textfile data from {:?}: {e}", path.display().to_string()))?;
-    if families.iter().any(|f| f.samples.iter().any(|s| s.timestamp_ms.is_some())) {
-        return Err(format!("textfile {:?} contains unsupported client-side timestamps, skipping entire file", path.display().to_string()));
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "failed to open textfile data file {:?}: {e}",
+            path.display().to_string()
+        )
+    })?;
+    let mut families = parse_text(&text).map_err(|e| {
+        format!(
+            "failed to parse textfile data from {:?}: {e}",
+            path.display().to_string()
+        )
+    })?;
+    if families
+        .iter()
+        .any(|f| f.samples.iter().any(|s| s.timestamp_ms.is_some()))
+    {
+        return Err(format!(
+            "textfile {:?} contains unsupported client-side timestamps, skipping entire file",
+            path.display().to_string()
+        ));
     }
     let mtime = std::fs::metadata(path)
         .and_then(|m| m.modified())
@@ -117,13 +152,22 @@ fn add_inf_buckets(fam: &mut Family) {
     for count in fam.samples.iter().filter(|s| s.suffix == Suffix::Count) {
         let has_inf = fam.samples.iter().any(|s| {
             s.suffix == Suffix::Bucket
-                && s.label("le").and_then(vigie_exposition::parse::parse_float) == Some(f64::INFINITY)
-                && s.labels.iter().filter(|(n, _)| n != "le").eq(count.labels.iter())
+                && s.label("le").and_then(vigie_exposition::parse::parse_float)
+                    == Some(f64::INFINITY)
+                && s.labels
+                    .iter()
+                    .filter(|(n, _)| n != "le")
+                    .eq(count.labels.iter())
         });
         if !has_inf {
             let mut labels = count.labels.clone();
             labels.push((Cow::Borrowed("le"), "+Inf".into()));
-            extra.push(Sample { suffix: Suffix::Bucket, labels, value: count.value, timestamp_ms: None });
+            extra.push(Sample {
+                suffix: Suffix::Bucket,
+                labels,
+                value: count.value,
+                timestamp_ms: None,
+            });
         }
     }
     fam.samples.extend(extra);
@@ -132,7 +176,11 @@ fn add_inf_buckets(fam: &mut Family) {
 impl Collector for Textfile {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         let mut errored = false;
-        let mut mtimes = Family::new("node_textfile_mtime_seconds", "Unixtime mtime of textfiles successfully read.", Kind::Gauge);
+        let mut mtimes = Family::new(
+            "node_textfile_mtime_seconds",
+            "Unixtime mtime of textfiles successfully read.",
+            Kind::Gauge,
+        );
         if let Some(dir) = &self.directory {
             for dir in expand(dir) {
                 let names = match super::dir_names(&dir) {

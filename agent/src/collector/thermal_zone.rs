@@ -11,7 +11,9 @@ pub struct ThermalZone {
 
 impl ThermalZone {
     pub fn new(o: &super::Options) -> ThermalZone {
-        ThermalZone { paths: o.paths.clone() }
+        ThermalZone {
+            paths: o.paths.clone(),
+        }
     }
 }
 
@@ -20,18 +22,37 @@ impl Collector for ThermalZone {
         let base = self.paths.sys("class/thermal");
         let names = match dir_names(&base) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoData("no /sys/class/thermal".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoData("no /sys/class/thermal".into()));
+            }
             Err(e) => return Err(Error::io(&base, e)),
         };
-        let mut temp = Family::new("node_thermal_zone_temp", "Zone temperature in Celsius", Kind::Gauge);
-        let mut cur = Family::new("node_cooling_device_cur_state", "Current throttle state of the cooling device", Kind::Gauge);
-        let mut max = Family::new("node_cooling_device_max_state", "Maximum throttle state of the cooling device", Kind::Gauge);
+        let mut temp = Family::new(
+            "node_thermal_zone_temp",
+            "Zone temperature in Celsius",
+            Kind::Gauge,
+        );
+        let mut cur = Family::new(
+            "node_cooling_device_cur_state",
+            "Current throttle state of the cooling device",
+            Kind::Gauge,
+        );
+        let mut max = Family::new(
+            "node_cooling_device_max_state",
+            "Maximum throttle state of the cooling device",
+            Kind::Gauge,
+        );
         for name in &names {
             let dir = base.join(name);
             let attr = |f: &str| read_attr(&dir.join(f));
             if let Some(zone) = name.strip_prefix("thermal_zone") {
                 // A zone whose sensor does not answer (EAGAIN, ENODATA) is skipped, as upstream does.
-                let (Some(kind), Some(t)) = (attr("type"), attr("temp").and_then(|t| t.parse::<i64>().ok())) else { continue };
+                let (Some(kind), Some(t)) = (
+                    attr("type"),
+                    attr("temp").and_then(|t| t.parse::<i64>().ok()),
+                ) else {
+                    continue;
+                };
                 temp.push(&[("type", &kind), ("zone", zone)], t as f64 / 1000.0);
             } else if let Some(dev) = name.strip_prefix("cooling_device") {
                 let Some(kind) = attr("type") else { continue };

@@ -13,7 +13,9 @@ pub struct Time {
 
 impl Time {
     pub fn new(o: &super::Options) -> Time {
-        Time { paths: o.paths.clone() }
+        Time {
+            paths: o.paths.clone(),
+        }
     }
 }
 
@@ -29,7 +31,9 @@ pub fn local_zone(now: i64) -> (String, i64) {
         let name = if tm.tm_zone.is_null() {
             String::new()
         } else {
-            std::ffi::CStr::from_ptr(tm.tm_zone).to_string_lossy().into_owned()
+            std::ffi::CStr::from_ptr(tm.tm_zone)
+                .to_string_lossy()
+                .into_owned()
         };
         (name, tm.tm_gmtoff)
     }
@@ -37,12 +41,22 @@ pub fn local_zone(now: i64) -> (String, i64) {
 
 impl Collector for Time {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        out.push(gauge("node_time_seconds", "System time in seconds since epoch (1970).", now.as_secs_f64()));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        out.push(gauge(
+            "node_time_seconds",
+            "System time in seconds since epoch (1970).",
+            now.as_secs_f64(),
+        ));
         let (zone, offset) = local_zone(now.as_secs() as i64);
         out.push(
-            Family::new("node_time_zone_offset_seconds", "System time zone offset in seconds.", Kind::Gauge)
-                .with(&[("time_zone", &zone)], offset as f64),
+            Family::new(
+                "node_time_zone_offset_seconds",
+                "System time zone offset in seconds.",
+                Kind::Gauge,
+            )
+            .with(&[("time_zone", &zone)], offset as f64),
         );
         let base = self.paths.sys("devices/system/clocksource");
         let mut available = Family::new(
@@ -56,9 +70,14 @@ impl Collector for Time {
             Kind::Gauge,
         );
         for name in dir_names(&base).unwrap_or_default() {
-            let Some(device) = name.strip_prefix("clocksource") else { continue };
+            let Some(device) = name.strip_prefix("clocksource") else {
+                continue;
+            };
             let dir = base.join(&name);
-            for cs in read_attr(&dir.join("available_clocksource")).unwrap_or_default().split_ascii_whitespace() {
+            for cs in read_attr(&dir.join("available_clocksource"))
+                .unwrap_or_default()
+                .split_ascii_whitespace()
+            {
                 available.push(&[("clocksource", cs), ("device", device)], 1.0);
             }
             if let Some(cs) = read_attr(&dir.join("current_clocksource")) {

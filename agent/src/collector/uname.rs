@@ -17,7 +17,12 @@ impl Collector for Uname {
         let u = nix::sys::utsname::uname().map_err(|e| Error::Other(format!("uname: {e}")))?;
         let s = |v: &std::ffi::OsStr| v.to_string_lossy().into_owned();
         out.push(
-            Family::new("node_uname_info", "Labeled system information as provided by the uname system call.", Kind::Gauge).with(
+            Family::new(
+                "node_uname_info",
+                "Labeled system information as provided by the uname system call.",
+                Kind::Gauge,
+            )
+            .with(
                 &[
                     ("domainname", &s(u.domainname())),
                     ("machine", &s(u.machine())),

@@ -15,7 +15,10 @@ pub struct Vmstat {
 
 impl Vmstat {
     pub fn new(o: &super::Options) -> Vmstat {
-        Vmstat { paths: o.paths.clone(), fields: o.vmstat_fields.clone() }
+        Vmstat {
+            paths: o.paths.clone(),
+            fields: o.vmstat_fields.clone(),
+        }
     }
 }
 
@@ -25,13 +28,15 @@ impl Collector for Vmstat {
         let text = read(&path)?;
         for (i, line) in text.lines().enumerate() {
             let mut parts = line.split_ascii_whitespace();
-            let (Some(name), Some(value)) = (parts.next(), parts.next()) else { continue };
+            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+                continue;
+            };
             if !self.fields.is_match(name) {
                 continue;
             }
-            let v: f64 = value
-                .parse()
-                .map_err(|_| Error::parse(&path, i + 1, format!("invalid value {value:?} for {name}")))?;
+            let v: f64 = value.parse().map_err(|_| {
+                Error::parse(&path, i + 1, format!("invalid value {value:?} for {name}"))
+            })?;
             out.push(Family::single(
                 format!("node_vmstat_{name}"),
                 format!("/proc/vmstat information field {name}."),

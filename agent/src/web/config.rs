@@ -51,7 +51,10 @@ pub struct HttpServerConfig {
 impl WebConfig {
     pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
         let file = path.display().to_string();
-        let invalid = |message: String| ConfigError::Invalid { file: file.clone(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            file: file.clone(),
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
         let mut cfg: WebConfig = if text.trim().is_empty() {
             WebConfig::default()
@@ -69,14 +72,18 @@ impl WebConfig {
                 return Err(format!("basic_auth_users.{user}: not a bcrypt hash"));
             }
         }
-        let Some(tls) = &self.tls_server_config else { return Ok(()) };
+        let Some(tls) = &self.tls_server_config else {
+            return Ok(());
+        };
         for (set, key) in [
             (tls.cipher_suites.is_some(), "cipher_suites"),
             (tls.curve_preferences.is_some(), "curve_preferences"),
             (tls.client_allowed_sans.is_some(), "client_allowed_sans"),
         ] {
             if set {
-                return Err(format!("tls_server_config.{key}: not supported by vigie-agent (rustls chooses safe suites and curves)"));
+                return Err(format!(
+                    "tls_server_config.{key}: not supported by vigie-agent (rustls chooses safe suites and curves)"
+                ));
             }
         }
         if tls.cert_file.is_none() && tls.cert.is_none() {
@@ -98,13 +105,28 @@ impl WebConfig {
                     tls.client_auth_type.as_deref().unwrap_or("")
                 ));
             }
-            other => return Err(format!("tls_server_config.client_auth_type: invalid value {other:?}")),
+            other => {
+                return Err(format!(
+                    "tls_server_config.client_auth_type: invalid value {other:?}"
+                ));
+            }
         }
-        for (key, v) in [("min_version", &tls.min_version), ("max_version", &tls.max_version)] {
+        for (key, v) in [
+            ("min_version", &tls.min_version),
+            ("max_version", &tls.max_version),
+        ] {
             match v.as_deref() {
                 None | Some("TLS12") | Some("TLS13") => {}
-                Some("TLS10") | Some("TLS11") => return Err(format!("tls_server_config.{key}: TLS 1.0 and 1.1 are not supported")),
-                Some(other) => return Err(format!("tls_server_config.{key}: unknown TLS version {other:?}")),
+                Some("TLS10") | Some("TLS11") => {
+                    return Err(format!(
+                        "tls_server_config.{key}: TLS 1.0 and 1.1 are not supported"
+                    ));
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "tls_server_config.{key}: unknown TLS version {other:?}"
+                    ));
+                }
             }
         }
         Ok(())
@@ -112,7 +134,11 @@ impl WebConfig {
 
     pub fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
     }
 }
 
@@ -131,11 +157,17 @@ mod tests {
     fn accepts_toolkit_shape_and_names_bad_keys() {
         let ok = load_str("basic_auth_users:\n  alice: $2y$10$X0h1gDsPszWURQaxFh.zoubFi6DXncSjhoQNJgRrnGs7EsimhC7zG\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n").unwrap();
         assert_eq!(ok.basic_auth_users.len(), 1);
-        let e = load_str("tls_server_config:\n  cert_file: a\n  kye_file: b\n").unwrap_err().to_string();
+        let e = load_str("tls_server_config:\n  cert_file: a\n  kye_file: b\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("kye_file") && e.contains("line 3"), "{e}");
-        let e = load_str("tls_server_config:\n  cert_file: a\n").unwrap_err().to_string();
+        let e = load_str("tls_server_config:\n  cert_file: a\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing key_file"), "{e}");
-        let e = load_str("basic_auth_users:\n  bob: plaintext\n").unwrap_err().to_string();
+        let e = load_str("basic_auth_users:\n  bob: plaintext\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bob"), "{e}");
     }
 }

@@ -28,6 +28,8 @@ pub struct AppState {
     pub collectors: Collectors,
     pub self_metrics: SelfMetrics,
     pub exporter_metrics: bool,
+    /// Offer OpenMetrics when asked; off means text 0.0.4 always, byte for byte node_exporter.
+    pub openmetrics: bool,
     pub telemetry_path: String,
     pub limiter: Option<Semaphore>,
     pub basic_auth: Option<BasicAuth>,
@@ -42,6 +44,7 @@ impl AppState {
             collectors,
             self_metrics: SelfMetrics::new(),
             exporter_metrics: true,
+            openmetrics: true,
             telemetry_path,
             limiter: None,
             basic_auth: None,
@@ -60,18 +63,34 @@ pub struct BasicAuth {
 
 impl BasicAuth {
     pub fn new(users: std::collections::BTreeMap<String, String>) -> BasicAuth {
-        BasicAuth { users, verified: Mutex::new(HashSet::new()) }
+        BasicAuth {
+            users,
+            verified: Mutex::new(HashSet::new()),
+        }
     }
 
     fn check(&self, header: Option<&str>) -> bool {
         let Some(value) = header else { return false };
-        if self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(value) {
+        if self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(value)
+        {
             return true;
         }
-        let Some(encoded) = value.strip_prefix("Basic ") else { return false };
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
-        let Ok(decoded) = String::from_utf8(decoded) else { return false };
-        let Some((user, pass)) = decoded.split_once(':') else { return false };
+        let Some(encoded) = value.strip_prefix("Basic ") else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        let Ok(decoded) = String::from_utf8(decoded) else {
+            return false;
+        };
+        let Some((user, pass)) = decoded.split_once(':') else {
+            return false;
+        };
         // Unknown users still pay one bcrypt round so timing does not reveal which users exist.
         const DUMMY: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
         let (hash, known) = match self.users.get(user) {
@@ -104,15 +123,24 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Basic auth and the configured response headers, for every route.
 async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     if let Some(auth) = &st.basic_auth {
-        let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let st2 = st.clone();
-        let ok = tokio::task::spawn_blocking(move || st2.basic_auth.as_ref().is_some_and(|a| a.check(header.as_deref())))
-            .await
-            .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || {
+            st2.basic_auth
+                .as_ref()
+                .is_some_and(|a| a.check(header.as_deref()))
+        })
+        .await
+        .unwrap_or(false);
         let _ = auth;
         if !ok {
             let mut resp = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
             return resp;
         }
     }
@@ -136,7 +164,9 @@ fn collector_filter(query: Option<&str>) -> (Vec<String>, Vec<String>) {
     let mut collect = Vec::new();
     let mut exclude = Vec::new();
     for pair in query.unwrap_or("").split('&') {
-        let Some((k, v)) = pair.split_once('=') else { continue };
+        let Some((k, v)) = pair.split_once('=') else {
+            continue;
+        };
         let k = percent_decode(k);
         match k.as_str() {
             "collect[]" => collect.push(percent_decode(v)),
@@ -155,7 +185,10 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -171,14 +204,21 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-        v.split(',').any(|part| {
-            let mut it = part.split(';');
-            let enc = it.next().unwrap_or("").trim();
-            let q = it.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
-            enc.eq_ignore_ascii_case("gzip") && q > 0.0
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',').any(|part| {
+                let mut it = part.split(';');
+                let enc = it.next().unwrap_or("").trim();
+                let q = it
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                enc.eq_ignore_ascii_case("gzip") && q > 0.0
+            })
         })
-    })
 }
 
 async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
@@ -186,22 +226,41 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let _permit = match &st.limiter {
         Some(sem) => match sem.try_acquire() {
             Ok(p) => Some(p),
-            Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "Too many concurrent scrapes\n").into_response(),
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many concurrent scrapes\n",
+                )
+                    .into_response();
+            }
         },
         None => None,
     };
     let (collect, exclude) = collector_filter(req.uri().query());
     if !collect.is_empty() && !exclude.is_empty() {
-        return (StatusCode::BAD_REQUEST, "collect[] and exclude[] cannot be used together\n").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "collect[] and exclude[] cannot be used together\n",
+        )
+            .into_response();
     }
     let enabled = st.collectors.names();
-    if let Some(missing) = collect.iter().chain(&exclude).find(|n| !enabled.contains(&n.as_str())) {
-        return (StatusCode::BAD_REQUEST, format!("couldn't create filtered metrics handler: missing collector: {missing}\n")).into_response();
+    if let Some(missing) = collect
+        .iter()
+        .chain(&exclude)
+        .find(|n| !enabled.contains(&n.as_str()))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("couldn't create filtered metrics handler: missing collector: {missing}\n"),
+        )
+            .into_response();
     }
     let mut families = st
         .collectors
         .scrape(|name| {
-            (collect.is_empty() || collect.iter().any(|c| c == name)) && !exclude.iter().any(|c| c == name)
+            (collect.is_empty() || collect.iter().any(|c| c == name))
+                && !exclude.iter().any(|c| c == name)
         })
         .await;
     if st.exporter_metrics {
@@ -209,7 +268,10 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
     }
     let (families, conflicts) = normalize(families);
     if !conflicts.is_empty() {
-        let mut logged = st.logged_conflicts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut logged = st
+            .logged_conflicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for c in conflicts {
             let text = c.to_string();
             if logged.len() < 10_000 && logged.insert(text.clone()) {
@@ -217,24 +279,35 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
             }
         }
     }
-    let format = Format::negotiate(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let format = match st.openmetrics {
+        true => Format::negotiate(
+            req.headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok()),
+        ),
+        false => Format::Text,
+    };
     let mut body = Vec::with_capacity(64 * 1024);
     format.encode(&families, &mut body);
     let gzip = accepts_gzip(req.headers());
     if gzip {
         use std::io::Write;
         let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
-        if enc.write_all(&body).is_ok() {
-            if let Ok(z) = enc.finish() {
-                body = z;
-            }
+        if enc.write_all(&body).is_ok()
+            && let Ok(z) = enc.finish()
+        {
+            body = z;
         }
     }
     st.self_metrics.observe_scrape(started.elapsed());
     let mut resp = Response::new(Body::from(body));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     if gzip {
-        resp.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        resp.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     resp
 }
@@ -249,9 +322,15 @@ mod tests {
         assert_eq!(c, ["cpu", "mem info"]);
         assert!(e.is_empty());
         let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("deflate, gzip;q=0.5"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("deflate, gzip;q=0.5"),
+        );
         assert!(accepts_gzip(&h));
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0"),
+        );
         assert!(!accepts_gzip(&h));
     }
 }

@@ -69,14 +69,19 @@ impl BasicAuth {
         }
     }
 
+    /// Already verified: no bcrypt, no thread hop.
+    fn cached(&self, header: Option<&str>) -> bool {
+        header.is_some_and(|v| {
+            self.verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(v)
+        })
+    }
+
     fn check(&self, header: Option<&str>) -> bool {
         let Some(value) = header else { return false };
-        if self
-            .verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(value)
-        {
+        if self.cached(header) {
             return true;
         }
         let Some(encoded) = value.strip_prefix("Basic ") else {
@@ -128,15 +133,17 @@ async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Res
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let st2 = st.clone();
-        let ok = tokio::task::spawn_blocking(move || {
-            st2.basic_auth
-                .as_ref()
-                .is_some_and(|a| a.check(header.as_deref()))
-        })
-        .await
-        .unwrap_or(false);
-        let _ = auth;
+        let ok = auth.cached(header.as_deref()) || {
+            // bcrypt is deliberately slow: keep it off the thread that serves HTTP.
+            let st2 = st.clone();
+            tokio::task::spawn_blocking(move || {
+                st2.basic_auth
+                    .as_ref()
+                    .is_some_and(|a| a.check(header.as_deref()))
+            })
+            .await
+            .unwrap_or(false)
+        };
         if !ok {
             let mut resp = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
             resp.headers_mut()

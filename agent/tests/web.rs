@@ -14,21 +14,36 @@ use vigie_agent::collector::{Collectors, Options};
 use vigie_agent::web::{AppState, BasicAuth, router};
 
 fn app(configure: impl FnOnce(&mut AppState)) -> axum::Router {
-    let collectors = Collectors::new(&["loadavg", "meminfo", "stat"], &Options::default(), Duration::from_secs(5));
+    let collectors = Collectors::new(
+        &["loadavg", "meminfo", "stat"],
+        &Options::default(),
+        Duration::from_secs(5),
+    );
     let mut state = AppState::new(collectors, "/metrics".into());
     configure(&mut state);
     router(Arc::new(state))
 }
 
-async fn call(app: &axum::Router, path: &str, headers: &[(&str, &str)]) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+async fn call(
+    app: &axum::Router,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     let mut req = Request::builder().uri(path);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), 16 << 20).await.unwrap().to_vec();
+    let body = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .unwrap()
+        .to_vec();
     (status, headers, body)
 }
 
@@ -37,7 +52,10 @@ async fn negotiates_format_and_compression() {
     let app = app(|_| {});
     let (status, h, body) = call(&app, "/metrics", &[]).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(h[header::CONTENT_TYPE], "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(
+        h[header::CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     let text = String::from_utf8(body).unwrap();
     assert!(text.contains("# TYPE node_forks_total counter\n"));
     assert!(text.contains("node_scrape_collector_success{collector=\"meminfo\"} 1\n"));
@@ -45,7 +63,10 @@ async fn negotiates_format_and_compression() {
 
     let prom_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     let (_, h, body) = call(&app, "/metrics", &[("accept", prom_accept)]).await;
-    assert_eq!(h[header::CONTENT_TYPE], "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert_eq!(
+        h[header::CONTENT_TYPE],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
     let om = String::from_utf8(body).unwrap();
     assert!(om.ends_with("# EOF\n"));
     assert!(om.contains("# TYPE node_forks counter\n") && om.contains("\nnode_forks_total "));
@@ -53,7 +74,9 @@ async fn negotiates_format_and_compression() {
     let (_, h, body) = call(&app, "/metrics", &[("accept-encoding", "gzip")]).await;
     assert_eq!(h[header::CONTENT_ENCODING], "gzip");
     let mut plain = String::new();
-    flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut plain).unwrap();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut plain)
+        .unwrap();
     assert!(plain.contains("# TYPE node_load1 gauge"));
 }
 
@@ -69,7 +92,11 @@ async fn per_request_collector_filters() {
     assert!(!text.contains("node_load1 ") && text.contains("node_memory_MemTotal_bytes"));
     let (status, _, body) = call(&app, "/metrics?collect[]=nope", &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(String::from_utf8(body).unwrap().contains("missing collector: nope"));
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("missing collector: nope")
+    );
     let (status, _, _) = call(&app, "/metrics?collect[]=loadavg&exclude[]=stat", &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
@@ -78,19 +105,37 @@ async fn per_request_collector_filters() {
 async fn basic_auth_and_headers() {
     let hash = bcrypt::hash("pw", 4).unwrap();
     let app = app(|st| {
-        st.basic_auth = Some(BasicAuth::new(BTreeMap::from([("alice".to_string(), hash)])));
-        st.headers.push((header::X_FRAME_OPTIONS, HeaderValue::from_static("deny")));
+        st.basic_auth = Some(BasicAuth::new(BTreeMap::from([(
+            "alice".to_string(),
+            hash,
+        )])));
+        st.headers
+            .push((header::X_FRAME_OPTIONS, HeaderValue::from_static("deny")));
     });
-    let basic = |u: &str, p: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
+    let basic = |u: &str, p: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )
+    };
     let (status, h, _) = call(&app, "/metrics", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(h[header::WWW_AUTHENTICATE], "Basic");
-    for wrong in [basic("alice", "nope"), basic("mallory", "pw"), "Bearer x".to_string()] {
+    for wrong in [
+        basic("alice", "nope"),
+        basic("mallory", "pw"),
+        "Bearer x".to_string(),
+    ] {
         let (status, _, _) = call(&app, "/metrics", &[("authorization", &wrong)]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{wrong}");
     }
     for _ in 0..2 {
-        let (status, h, _) = call(&app, "/-/healthy", &[("authorization", &basic("alice", "pw"))]).await;
+        let (status, h, _) = call(
+            &app,
+            "/-/healthy",
+            &[("authorization", &basic("alice", "pw"))],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(h[header::X_FRAME_OPTIONS], "deny");
     }

@@ -14,10 +14,35 @@ pub fn write_go(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(b"NaN");
     } else if v.is_infinite() {
         out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
-    } else if v.fract() == 0.0 && v.abs() < 1e6 {
-        // Fast path: small integers (most counters and gauges) need no exponent logic.
+    } else if v.fract() == 0.0 && v.abs() < 9007199254740992.0 {
+        // Integers below 2^53 (most counters and gauges) are exact: their shortest round-trip
+        // digits are their decimal digits without trailing zeros, no float formatting needed.
         let mut buf = itoa_buf();
-        out.extend_from_slice(fmt_i64(&mut buf, v as i64));
+        let digits = fmt_i64(&mut buf, v as i64);
+        let (sign, digits) = match digits.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, digits),
+        };
+        if sign {
+            out.push(b'-');
+        }
+        if digits.len() <= 6 {
+            out.extend_from_slice(digits);
+        } else {
+            let exp = digits.len() - 1;
+            let end = digits.iter().rposition(|&d| d != b'0').map_or(1, |i| i + 1);
+            out.push(digits[0]);
+            if end > 1 {
+                out.push(b'.');
+                out.extend_from_slice(&digits[1..end]);
+            }
+            out.extend_from_slice(b"e+");
+            if exp < 10 {
+                out.push(b'0');
+            }
+            let mut eb = itoa_buf();
+            out.extend_from_slice(fmt_i64(&mut eb, exp as i64));
+        }
     } else {
         write_general(out, v);
     }
@@ -142,6 +167,11 @@ mod tests {
             (123456.5, "123456.5"),
             (-1234567.0, "-1.234567e+06"),
             (1e100, "1e+100"),
+            (9007199254740991.0, "9.007199254740991e+15"),
+            (9007199254740992.0, "9.007199254740992e+15"),
+            (-2500000.0, "-2.5e+06"),
+            (10000000.0, "1e+07"),
+            (270553174016.0, "2.70553174016e+11"),
             (5e-324, "5e-324"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "+Inf"),

@@ -190,6 +190,12 @@ fn bucket_bound(kind: Kind, s: &Sample) -> f64 {
 /// Compares two series the way client_golang sorts them: label values in label-name order,
 /// bucket labels excluded, then the sample's part (buckets, sum, count) and its bound.
 fn compare_samples(kind: Kind, a: &Sample, b: &Sample) -> Ordering {
+    if !matches!(kind, Kind::Histogram | Kind::Summary) {
+        return a
+            .labels
+            .cmp(&b.labels)
+            .then_with(|| a.timestamp_ms.cmp(&b.timestamp_ms));
+    }
     let av = a.labels.iter().filter(|(n, _)| !is_bucket_label(kind, n));
     let bv = b.labels.iter().filter(|(n, _)| !is_bucket_label(kind, n));
     av.cmp(bv)
@@ -203,7 +209,10 @@ fn compare_samples(kind: Kind, a: &Sample, b: &Sample) -> Ordering {
 }
 
 fn sort_labels(kind: Kind, labels: &mut Labels) {
-    if labels.len() > 1 {
+    let in_order = |a: &(LabelName, String), b: &(LabelName, String)| {
+        (is_bucket_label(kind, &a.0), &a.0) <= (is_bucket_label(kind, &b.0), &b.0)
+    };
+    if labels.len() > 1 && !labels.is_sorted_by(in_order) {
         labels.sort_by(|a, b| {
             is_bucket_label(kind, &a.0)
                 .cmp(&is_bucket_label(kind, &b.0))
@@ -218,7 +227,9 @@ fn sort_labels(kind: Kind, labels: &mut Labels) {
 /// never fails a scrape.
 pub fn normalize(mut families: Vec<Family>) -> (Vec<Family>, Vec<Conflict>) {
     let mut conflicts = Vec::new();
-    families.sort_by(|a, b| a.name.cmp(&b.name));
+    if !families.is_sorted_by(|a, b| a.name <= b.name) {
+        families.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     let mut merged: Vec<Family> = Vec::with_capacity(families.len());
     for fam in families {
         match merged.last_mut() {
@@ -243,7 +254,12 @@ pub fn normalize(mut families: Vec<Family>) -> (Vec<Family>, Vec<Conflict>) {
             sort_labels(kind, &mut s.labels);
         }
         if fam.samples.len() > 1 {
-            fam.samples.sort_by(|a, b| compare_samples(kind, a, b));
+            if !fam
+                .samples
+                .is_sorted_by(|a, b| compare_samples(kind, a, b) != Ordering::Greater)
+            {
+                fam.samples.sort_by(|a, b| compare_samples(kind, a, b));
+            }
             let before = fam.samples.len();
             let mut dropped = Vec::new();
             fam.samples.dedup_by(|later, earlier| {

@@ -58,6 +58,10 @@ pub(crate) fn write_sample(
 
 /// HELP text escapes backslash and newline.
 pub(crate) fn escape_help(out: &mut Vec<u8>, s: &str) {
+    if !s.bytes().any(|b| b == b'\\' || b == b'\n') {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
     for b in s.bytes() {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),

@@ -5,7 +5,6 @@
 //! served; one still running from an earlier scrape is not started twice, so a hung mount cannot
 //! pile up threads.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -103,7 +102,7 @@ fn read_plain(path: &Path) -> io::Result<String> {
 pub fn read_attr(path: &Path) -> Option<String> {
     use std::io::Read;
     let mut file = fs::File::open(path).ok()?;
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 1024];
     let mut len = 0;
     loop {
         let n = file.read(&mut buf[len..]).ok()?;
@@ -611,20 +610,19 @@ pub fn gauge(name: impl Into<String>, help: impl Into<String>, value: f64) -> Fa
     Family::single(name, help, Kind::Gauge, value)
 }
 
-/// Index of families by name, for collectors that add series to many families as they go.
+/// Families by name, for collectors that add series to many families as they go. A linear
+/// scan: a collector has a few dozen families at most, fewer than it takes to beat hashing.
 #[derive(Default)]
 pub struct FamilySet {
     order: Vec<Family>,
-    index: HashMap<String, usize>,
 }
 
 impl FamilySet {
     pub fn family(&mut self, name: &str, help: &str, kind: Kind) -> &mut Family {
-        let i = match self.index.get(name) {
-            Some(&i) => i,
+        let i = match self.order.iter().position(|f| f.name == name) {
+            Some(i) => i,
             None => {
                 self.order.push(Family::new(name, help, kind));
-                self.index.insert(name.to_string(), self.order.len() - 1);
                 self.order.len() - 1
             }
         };

@@ -35,6 +35,95 @@ impl Default for Options {
 const INFO_HELP: &str = "Non-numeric data from /sys/class/net/<iface>, value is always 1.";
 const UP_HELP: &str = "Value is 1 if operstate is 'up', 0 otherwise.";
 
+/// (metric suffix, metric name, HELP): names spelled out so a scrape formats nothing.
+const PROPS: &[(&str, &str, &str)] = &[
+    (
+        "address_assign_type",
+        "node_network_address_assign_type",
+        "Network device property: address_assign_type",
+    ),
+    (
+        "carrier",
+        "node_network_carrier",
+        "Network device property: carrier",
+    ),
+    (
+        "carrier_changes_total",
+        "node_network_carrier_changes_total",
+        "Network device property: carrier_changes_total",
+    ),
+    (
+        "carrier_up_changes_total",
+        "node_network_carrier_up_changes_total",
+        "Network device property: carrier_up_changes_total",
+    ),
+    (
+        "carrier_down_changes_total",
+        "node_network_carrier_down_changes_total",
+        "Network device property: carrier_down_changes_total",
+    ),
+    (
+        "device_id",
+        "node_network_device_id",
+        "Network device property: device_id",
+    ),
+    (
+        "dormant",
+        "node_network_dormant",
+        "Network device property: dormant",
+    ),
+    (
+        "flags",
+        "node_network_flags",
+        "Network device property: flags",
+    ),
+    (
+        "iface_id",
+        "node_network_iface_id",
+        "Network device property: iface_id",
+    ),
+    (
+        "iface_link",
+        "node_network_iface_link",
+        "Network device property: iface_link",
+    ),
+    (
+        "iface_link_mode",
+        "node_network_iface_link_mode",
+        "Network device property: iface_link_mode",
+    ),
+    (
+        "mtu_bytes",
+        "node_network_mtu_bytes",
+        "Network device property: mtu_bytes",
+    ),
+    (
+        "name_assign_type",
+        "node_network_name_assign_type",
+        "Network device property: name_assign_type",
+    ),
+    (
+        "net_dev_group",
+        "node_network_net_dev_group",
+        "Network device property: net_dev_group",
+    ),
+    (
+        "transmit_queue_length",
+        "node_network_transmit_queue_length",
+        "Network device property: transmit_queue_length",
+    ),
+    (
+        "protocol_type",
+        "node_network_protocol_type",
+        "Network device property: protocol_type",
+    ),
+    (
+        "speed_bytes",
+        "node_network_speed_bytes",
+        "Network device property: speed_bytes",
+    ),
+];
+
 /// (sysfs attribute, metric suffix, counter?)
 const NUMERIC: &[(&str, &str, bool)] = &[
     ("addr_assign_type", "address_assign_type", false),
@@ -79,12 +168,10 @@ impl Netclass {
 impl Netclass {
     fn push(&self, set: &mut FamilySet, dev: &str, metric: &str, counter: bool, v: f64) {
         let kind = if counter { Kind::Counter } else { Kind::Gauge };
-        set.family(
-            &format!("node_network_{metric}"),
-            &format!("Network device property: {metric}"),
-            kind,
-        )
-        .push(&[("device", dev)], v);
+        let Some((_, name, help)) = PROPS.iter().find(|(m, _, _)| *m == metric) else {
+            return;
+        };
+        set.family(name, help, kind).push(&[("device", dev)], v);
     }
 
     fn speed(&self, set: &mut FamilySet, dev: &str, speed: Option<i64>) {

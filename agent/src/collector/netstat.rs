@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use regex::Regex;
 use vigie_exposition::{Family, Kind};
@@ -14,12 +14,15 @@ use crate::paths::Paths;
 
 pub const DEFAULT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
 
+/// For each selected column: the family name and HELP.
+type Columns = Arc<Vec<Option<(String, String)>>>;
+
 pub struct Netstat {
     paths: Paths,
     fields: Regex,
-    /// `Proto_Field` → selected by `--collector.netstat.fields`? The field names only change
-    /// with the kernel, so each is matched once, not on every scrape.
-    selected: Mutex<HashMap<String, bool>>,
+    /// Header line → which columns `--collector.netstat.fields` selects. The headers only change
+    /// with the kernel, so the ~300 field names are matched once, not on every scrape.
+    columns: Mutex<HashMap<String, Columns>>,
 }
 
 impl Netstat {
@@ -27,17 +30,62 @@ impl Netstat {
         Netstat {
             paths: o.paths.clone(),
             fields: o.netstat_fields.clone(),
-            selected: Mutex::new(HashMap::new()),
+            columns: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn columns<'a>(&self, header: &str, keys: impl Iterator<Item = (&'a str, &'a str)>) -> Columns {
+        let mut cache = self.columns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(header) {
+            return c.clone();
+        }
+        let cols: Columns = Arc::new(
+            keys.map(|(proto, field)| {
+                let key = format!("{proto}_{field}");
+                self.fields.is_match(&key).then(|| {
+                    (
+                        format!("node_netstat_{key}"),
+                        format!("Statistic {proto}{field}."),
+                    )
+                })
+            })
+            .collect(),
+        );
+        if cache.len() < 64 {
+            cache.insert(header.to_string(), cols.clone());
+        }
+        cols
+    }
+
+    fn emit<'a>(
+        &self,
+        cols: &Columns,
+        values: impl Iterator<Item = &'a str>,
+        path: &Path,
+        out: &mut Vec<Family>,
+    ) -> Result<()> {
+        for (col, value) in cols.iter().zip(values) {
+            let Some((name, help)) = col else { continue };
+            let v: f64 = value.parse().map_err(|_| {
+                Error::parse(path, 0, format!("invalid value {value:?} for {name}"))
+            })?;
+            out.push(Family::single(name.clone(), help.clone(), Kind::Untyped, v));
+        }
+        Ok(())
     }
 }
 
-/// Parses the header/value line pairs of /proc/net/netstat and /proc/net/snmp.
-pub fn parse_pairs(text: &str, path: &Path, mut emit: impl FnMut(&str, &str, &str)) -> Result<()> {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    for (pair, chunk) in lines.chunks(2).enumerate() {
-        let line_no = pair * 2 + 1;
-        let [names, values] = chunk else {
+/// Walks the header/value line pairs of /proc/net/netstat and /proc/net/snmp:
+/// `visit(header line, protocol, field names, values)`.
+pub fn parse_pairs<'a>(
+    text: &'a str,
+    path: &Path,
+    mut visit: impl FnMut(&'a str, &'a str, &'a str, &'a str) -> Result<()>,
+) -> Result<()> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).enumerate();
+    while let Some((i, header)) = lines.next() {
+        let line_no = i + 1;
+        let Some((_, values)) = lines.next() else {
             return Err(Error::parse(
                 path,
                 line_no,
@@ -45,7 +93,7 @@ pub fn parse_pairs(text: &str, path: &Path, mut emit: impl FnMut(&str, &str, &st
             ));
         };
         let (Some((proto, names)), Some((proto2, values))) =
-            (names.split_once(':'), values.split_once(':'))
+            (header.split_once(':'), values.split_once(':'))
         else {
             return Err(Error::parse(path, line_no, "expected 'Proto: fields'"));
         };
@@ -56,105 +104,58 @@ pub fn parse_pairs(text: &str, path: &Path, mut emit: impl FnMut(&str, &str, &st
                 format!("value line for {proto2:?} follows header for {proto:?}"),
             ));
         }
-        let names: Vec<&str> = names.split_ascii_whitespace().collect();
-        let values: Vec<&str> = values.split_ascii_whitespace().collect();
-        if names.len() != values.len() {
+        let (n, v) = (
+            names.split_ascii_whitespace().count(),
+            values.split_ascii_whitespace().count(),
+        );
+        if n != v {
             return Err(Error::parse(
                 path,
                 line_no + 1,
-                format!(
-                    "{} names but {} values for {proto}",
-                    names.len(),
-                    values.len()
-                ),
+                format!("{n} names but {v} values for {proto}"),
             ));
         }
-        for (n, v) in names.iter().zip(values) {
-            emit(proto, n, v);
-        }
+        visit(header, proto, names.trim(), values.trim())?;
     }
     Ok(())
 }
 
-/// Parses /proc/net/snmp6: `Ip6InReceives 123` lines, protocol up to and including the `6`.
-pub fn parse_snmp6(text: &str, mut emit: impl FnMut(&str, &str, &str)) {
-    for line in text.lines() {
-        let mut parts = line.split_ascii_whitespace();
-        let (Some(key), Some(value)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        if let Some(six) = key.find('6') {
-            emit(&key[..=six], &key[six + 1..], value);
-        }
-    }
-}
-
-impl Netstat {
-    fn emit(
-        &self,
-        proto: &str,
-        name: &str,
-        value: &str,
-        path: &Path,
-        out: &mut Vec<Family>,
-        bad: &mut Option<Error>,
-    ) {
-        let mut key = String::with_capacity(proto.len() + name.len() + 1);
-        key.push_str(proto);
-        key.push('_');
-        key.push_str(name);
-        let selected = {
-            let mut cache = self.selected.lock().unwrap_or_else(|p| p.into_inner());
-            match cache.get(&key) {
-                Some(&s) => s,
-                None => {
-                    let s = self.fields.is_match(&key);
-                    if cache.len() < 10_000 {
-                        cache.insert(key.clone(), s);
-                    }
-                    s
-                }
-            }
-        };
-        if !selected {
-            return;
-        }
-        match value.parse::<f64>() {
-            Ok(v) => out.push(Family::single(
-                format!("node_netstat_{key}"),
-                format!("Statistic {proto}{name}."),
-                Kind::Untyped,
-                v,
-            )),
-            Err(_) => {
-                bad.get_or_insert(Error::parse(
-                    path,
-                    0,
-                    format!("invalid value {value:?} for {key}"),
-                ));
-            }
-        }
-    }
+/// Splits a /proc/net/snmp6 key (`Ip6InReceives`) into protocol, up to and including the `6`,
+/// and field.
+pub fn split_snmp6(key: &str) -> Option<(&str, &str)> {
+    key.find('6').map(|six| (&key[..=six], &key[six + 1..]))
 }
 
 impl Collector for Netstat {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
-        let mut bad: Option<Error> = None;
         for file in ["net/netstat", "net/snmp"] {
             let path = self.paths.proc(file);
             let text = read(&path)?;
-            parse_pairs(&text, &path, |p, n, v| {
-                self.emit(p, n, v, &path, out, &mut bad)
+            parse_pairs(&text, &path, |header, proto, names, values| {
+                let cols = self.columns(header, names.split_ascii_whitespace().map(|n| (proto, n)));
+                self.emit(&cols, values.split_ascii_whitespace(), &path, out)
             })?;
         }
         let path = self.paths.proc("net/snmp6");
         match std::fs::read_to_string(&path) {
-            Ok(text) => parse_snmp6(&text, |p, n, v| self.emit(p, n, v, &path, out, &mut bad)),
+            Ok(text) => {
+                let rows: Vec<(&str, &str)> = text
+                    .lines()
+                    .filter_map(|l| {
+                        let mut p = l.split_ascii_whitespace();
+                        Some((p.next()?, p.next()?))
+                    })
+                    .filter(|(k, _)| split_snmp6(k).is_some())
+                    .collect();
+                let header: String = rows.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(" ");
+                let cols = self.columns(&header, rows.iter().filter_map(|(k, _)| split_snmp6(k)));
+                self.emit(&cols, rows.iter().map(|(_, v)| *v), &path, out)?;
+            }
             // IPv6 disabled: nothing to report, not an error.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&path, e)),
         }
-        bad.map_or(Ok(()), Err)
+        Ok(())
     }
 }
 
@@ -168,24 +169,19 @@ mod tests {
         parse_pairs(
             "Tcp: InSegs OutSegs\nTcp: 5 6\n",
             Path::new("snmp"),
-            |p, n, v| got.push(format!("{p}_{n}={v}")),
+            |_, p, n, v| {
+                got.push(format!("{p}: {n} = {v}"));
+                Ok(())
+            },
         )
         .unwrap();
-        parse_snmp6(
-            "Ip6InOctets 10\nIcmp6InMsgs 2\nUdpLite6InErrors 0\n",
-            |p, n, v| got.push(format!("{p}_{n}={v}")),
-        );
+        assert_eq!(got, ["Tcp: InSegs OutSegs = 5 6"]);
+        assert_eq!(split_snmp6("Ip6InOctets"), Some(("Ip6", "InOctets")));
         assert_eq!(
-            got,
-            [
-                "Tcp_InSegs=5",
-                "Tcp_OutSegs=6",
-                "Ip6_InOctets=10",
-                "Icmp6_InMsgs=2",
-                "UdpLite6_InErrors=0"
-            ]
+            split_snmp6("UdpLite6InErrors"),
+            Some(("UdpLite6", "InErrors"))
         );
-        assert!(parse_pairs("Tcp: A B\nTcp: 1\n", Path::new("snmp"), |_, _, _| {}).is_err());
-        assert!(parse_pairs("Tcp: A B\n", Path::new("snmp"), |_, _, _| {}).is_err());
+        assert!(parse_pairs("Tcp: A B\nTcp: 1\n", Path::new("snmp"), |_, _, _, _| Ok(())).is_err());
+        assert!(parse_pairs("Tcp: A B\n", Path::new("snmp"), |_, _, _, _| Ok(())).is_err());
     }
 }

@@ -288,6 +288,7 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
         )?,
         netdev_netlink: !m.get_flag("no-collector.netdev.netlink"),
         netstat_fields: req_regex("collector.netstat.fields")?,
+        links: Default::default(),
         stat_softirq: m.get_flag("collector.stat.softirq"),
         textfile_directory: Some(s("collector.textfile.directory")).filter(|d| !d.is_empty()),
         vmstat_fields: req_regex("collector.vmstat.fields")?,

@@ -43,7 +43,18 @@ pub struct Cpu {
     opts: Options,
     /// Last exported values per CPU, so the counters never go backwards.
     last: Mutex<HashMap<String, [f64; 10]>>,
+    topology: Mutex<Option<Topology>>,
 }
+
+/// Which CPUs have throttle counters (and their package/core), and which are isolated: fixed
+/// until a CPU is hot-plugged, so rescanned once a minute rather than on every scrape.
+struct Topology {
+    read_at: std::time::Instant,
+    throttled: Vec<(std::path::PathBuf, String, String)>,
+    isolated: Option<Vec<u32>>,
+}
+
+const TOPOLOGY_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Cpu {
     pub fn new(o: &super::Options) -> Cpu {
@@ -51,6 +62,7 @@ impl Cpu {
             paths: o.paths.clone(),
             opts: o.cpu.clone(),
             last: Mutex::new(HashMap::new()),
+            topology: Mutex::new(None),
         }
     }
 }
@@ -124,8 +136,7 @@ impl Collector for Cpu {
         if self.opts.info {
             self.cpuinfo(out)?;
         }
-        self.throttles(out);
-        self.isolated(out);
+        self.throttles_and_isolated(out);
         Ok(())
     }
 }
@@ -198,9 +209,41 @@ impl Cpu {
         Ok(())
     }
 
-    fn throttles(&self, out: &mut Vec<Family>) {
+    fn scan_topology(&self) -> Topology {
         let base = self.paths.sys("devices/system/cpu");
-        let Ok(names) = dir_names(&base) else { return };
+        let mut throttled = Vec::new();
+        for name in dir_names(&base).unwrap_or_default().iter().filter(|n| {
+            n.strip_prefix("cpu")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        }) {
+            let dir = base.join(name);
+            if !dir.join("thermal_throttle").is_dir() {
+                continue;
+            }
+            if let (Some(pkg), Some(core)) = (
+                read_attr(&dir.join("topology/physical_package_id")),
+                read_attr(&dir.join("topology/core_id")),
+            ) {
+                throttled.push((dir.join("thermal_throttle"), pkg, core));
+            }
+        }
+        let isolated = read_attr(&base.join("isolated")).map(|l| parse_cpu_list(&l));
+        Topology {
+            read_at: std::time::Instant::now(),
+            throttled,
+            isolated,
+        }
+    }
+
+    fn throttles_and_isolated(&self, out: &mut Vec<Family>) {
+        let mut topo = self.topology.lock().unwrap_or_else(|p| p.into_inner());
+        if topo
+            .as_ref()
+            .is_none_or(|t| t.read_at.elapsed() > TOPOLOGY_TTL)
+        {
+            *topo = Some(self.scan_topology());
+        }
+        let Some(topo) = topo.as_ref() else { return };
         let mut cores = Family::new(
             "node_cpu_core_throttles_total",
             "Number of times this CPU core has been throttled.",
@@ -213,55 +256,37 @@ impl Cpu {
         );
         let mut seen_core = Vec::new();
         let mut seen_pkg = Vec::new();
-        for name in names.iter().filter(|n| {
-            n.strip_prefix("cpu")
-                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-        }) {
-            let dir = base.join(name);
-            let throttle = dir.join("thermal_throttle");
-            if !throttle.is_dir() {
-                continue;
-            }
-            let (Some(pkg), Some(core)) = (
-                read_attr(&dir.join("topology/physical_package_id")),
-                read_attr(&dir.join("topology/core_id")),
-            ) else {
-                continue;
-            };
-            if !seen_core.contains(&(pkg.clone(), core.clone())) {
-                if let Some(v) = read_attr(&throttle.join("core_throttle_count"))
-                    .and_then(|v| v.parse::<f64>().ok())
+        for (dir, pkg, core) in &topo.throttled {
+            if !seen_core.contains(&(pkg, core)) {
+                if let Some(v) =
+                    read_attr(&dir.join("core_throttle_count")).and_then(|v| v.parse::<f64>().ok())
                 {
-                    cores.push(&[("core", &core), ("package", &pkg)], v);
+                    cores.push(&[("core", core), ("package", pkg)], v);
                 }
-                seen_core.push((pkg.clone(), core));
+                seen_core.push((pkg, core));
             }
             if !seen_pkg.contains(&pkg) {
-                if let Some(v) = read_attr(&throttle.join("package_throttle_count"))
+                if let Some(v) = read_attr(&dir.join("package_throttle_count"))
                     .and_then(|v| v.parse::<f64>().ok())
                 {
-                    packages.push(&[("package", &pkg)], v);
+                    packages.push(&[("package", pkg)], v);
                 }
                 seen_pkg.push(pkg);
             }
         }
         out.push(cores);
         out.push(packages);
-    }
-
-    fn isolated(&self, out: &mut Vec<Family>) {
-        let Some(list) = read_attr(&self.paths.sys("devices/system/cpu/isolated")) else {
-            return;
-        };
-        let mut fam = Family::new(
-            "node_cpu_isolated",
-            "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",
-            Kind::Gauge,
-        );
-        for cpu in parse_cpu_list(&list) {
-            fam.push(&[("cpu", &cpu.to_string())], 1.0);
+        if let Some(isolated) = &topo.isolated {
+            let mut fam = Family::new(
+                "node_cpu_isolated",
+                "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",
+                Kind::Gauge,
+            );
+            for cpu in isolated {
+                fam.push(&[("cpu", &cpu.to_string())], 1.0);
+            }
+            out.push(fam);
         }
-        out.push(fam);
     }
 }
 

@@ -123,12 +123,18 @@ pub fn parse_mounts(text: &str) -> Vec<Mount> {
         .collect()
 }
 
-type Job = (PathBuf, String, mpsc::Sender<io::Result<FsStat>>);
+/// One scrape's statfs calls, run in order by the worker; `cancelled` once the scrape gave up
+/// on this worker, so it stops after the call it is stuck in.
+struct Job {
+    mounts: Vec<(usize, String, PathBuf)>,
+    reply: mpsc::Sender<(usize, io::Result<FsStat>)>,
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
+}
 
 pub struct Filesystem {
     paths: Paths,
     opts: Options,
-    /// Mount points whose statfs has not returned yet.
+    /// Mount points whose statfs is executing right now (a hung one stays here).
     in_flight: Arc<Mutex<HashSet<String>>>,
     worker: Mutex<Option<mpsc::Sender<Job>>>,
 }
@@ -150,54 +156,83 @@ impl Filesystem {
         std::thread::Builder::new()
             .name("statfs".into())
             .spawn(move || {
-                for (path, mount_point, reply) in rx {
-                    let result = statfs(&path);
-                    in_flight
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&mount_point);
-                    let _ = reply.send(result);
+                use std::sync::atomic::Ordering;
+                for job in rx {
+                    for (i, mount_point, path) in job.mounts {
+                        if job.cancelled.load(Ordering::Acquire) {
+                            break;
+                        }
+                        in_flight
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(mount_point.clone());
+                        let result = statfs(&path);
+                        in_flight
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&mount_point);
+                        let _ = job.reply.send((i, result));
+                    }
                 }
             })?;
         Ok(tx)
     }
 
-    /// statfs with a deadline; `None` when it did not answer in time.
-    fn statfs(&self, mount_point: &str) -> Option<io::Result<FsStat>> {
+    /// statfs of every mount, each with the mount timeout; `None` for a mount that did not
+    /// answer in time.
+    fn statfs_all(&self, mounts: &[String]) -> Vec<Option<io::Result<FsStat>>> {
+        let mut results: Vec<Option<io::Result<FsStat>>> = mounts.iter().map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..mounts.len()).collect();
         let mut worker = self.worker.lock().unwrap_or_else(|p| p.into_inner());
-        if worker.is_none() {
-            match self.spawn_worker() {
-                Ok(w) => *worker = Some(w),
-                Err(e) => return Some(Err(e)),
-            }
-        }
-        let (reply_tx, reply_rx) = mpsc::channel();
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(mount_point.to_string());
-        let job = (
-            self.paths.rootfs_path(mount_point),
-            mount_point.to_string(),
-            reply_tx,
-        );
-        if worker.as_ref().is_some_and(|w| w.send(job).is_err()) {
-            *worker = None;
-            self.in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(mount_point);
-            return Some(Err(io::Error::other("statfs worker exited")));
-        }
-        match reply_rx.recv_timeout(self.opts.mount_timeout) {
-            Ok(r) => Some(r),
-            Err(_) => {
-                // The worker is stuck in the kernel: leave it behind, start afresh next time.
+        while !pending.is_empty() {
+            let sender = match worker.as_ref() {
+                Some(w) => w.clone(),
+                None => match self.spawn_worker() {
+                    Ok(w) => {
+                        *worker = Some(w.clone());
+                        w
+                    }
+                    Err(e) => {
+                        for i in pending.drain(..) {
+                            results[i] = Some(Err(io::Error::new(e.kind(), e.to_string())));
+                        }
+                        break;
+                    }
+                },
+            };
+            let (reply, replies) = mpsc::channel();
+            let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let job = Job {
+                mounts: pending
+                    .iter()
+                    .map(|&i| (i, mounts[i].clone(), self.paths.rootfs_path(&mounts[i])))
+                    .collect(),
+                reply,
+                cancelled: cancelled.clone(),
+            };
+            if sender.send(job).is_err() {
                 *worker = None;
-                tracing::warn!(mount_point, timeout = ?self.opts.mount_timeout, "statfs did not return in time; mount marked unresponsive");
-                None
+                continue;
+            }
+            while !pending.is_empty() {
+                match replies.recv_timeout(self.opts.mount_timeout) {
+                    Ok((i, r)) => {
+                        results[i] = Some(r);
+                        pending.retain(|&p| p != i);
+                    }
+                    Err(_) => {
+                        // The worker is stuck in the kernel on the first mount still pending:
+                        // leave it behind and give the rest to a fresh worker.
+                        cancelled.store(true, std::sync::atomic::Ordering::Release);
+                        *worker = None;
+                        let stuck = pending.remove(0);
+                        tracing::warn!(mount_point = %mounts[stuck], timeout = ?self.opts.mount_timeout, "statfs did not return in time; mount marked unresponsive");
+                        break;
+                    }
+                }
             }
         }
+        results
     }
 }
 
@@ -213,8 +248,8 @@ impl Collector for Filesystem {
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let mut set = FamilySet::default();
         let mut seen = HashSet::new();
+        let mut selected = Vec::new();
         for m in parse_mounts(&text) {
             let mount_point = self
                 .paths
@@ -225,24 +260,32 @@ impl Collector for Filesystem {
             {
                 continue;
             }
-            if !seen.insert((m.device.clone(), mount_point.clone(), m.fs_type.clone())) {
-                continue;
+            if seen.insert((m.device.clone(), mount_point.clone(), m.fs_type.clone())) {
+                selected.push((m, mount_point));
             }
-            let labels = [
-                ("device", m.device.as_str()),
-                ("fstype", m.fs_type.as_str()),
-                ("mountpoint", mount_point.as_str()),
-            ];
-            let busy = self
-                .in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&mount_point);
+        }
+        // A mount whose statfs from an earlier scrape has not returned is not asked again.
+        let busy: Vec<bool> = {
+            let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            selected
+                .iter()
+                .map(|(_, mp)| in_flight.contains(mp))
+                .collect()
+        };
+        let to_stat: Vec<String> = selected
+            .iter()
+            .zip(&busy)
+            .filter(|(_, b)| !**b)
+            .map(|((_, mp), _)| mp.clone())
+            .collect();
+        let mut stats = self.statfs_all(&to_stat).into_iter();
+        let mut set = FamilySet::default();
+        for ((m, mount_point), busy) in selected.iter().zip(busy) {
             let stat = if busy {
                 tracing::debug!(mount_point, "mount point is unresponsive; skipped");
                 None
             } else {
-                match self.statfs(&mount_point) {
+                match stats.next().flatten() {
                     Some(Ok(s)) => Some(s),
                     Some(Err(e)) => {
                         tracing::debug!(mount_point, "statfs failed: {e}");
@@ -251,6 +294,11 @@ impl Collector for Filesystem {
                     None => None,
                 }
             };
+            let labels = [
+                ("device", m.device.as_str()),
+                ("fstype", m.fs_type.as_str()),
+                ("mountpoint", mount_point.as_str()),
+            ];
             set.family(
                 "node_filesystem_device_error",
                 "Whether an error occurred while getting statistics for the given device.",

@@ -179,6 +179,8 @@ pub struct Options {
     /// netdev reads rtnetlink (node_exporter 1.5's default) instead of /proc/net/dev.
     pub netdev_netlink: bool,
     pub netstat_fields: Regex,
+    /// The rtnetlink dump netdev and netclass share within a scrape.
+    pub links: Arc<netlink::LinkCache>,
     pub stat_softirq: bool,
     pub textfile_directory: Option<String>,
     pub vmstat_fields: Regex,
@@ -198,6 +200,7 @@ impl Default for Options {
             netdev: DeviceFilter::default(),
             netdev_netlink: true,
             netstat_fields: Regex::new(netstat::DEFAULT_FIELDS).expect("static regex"),
+            links: Arc::default(),
             stat_softirq: false,
             textfile_directory: None,
             vmstat_fields: Regex::new(vmstat::DEFAULT_FIELDS).expect("static regex"),

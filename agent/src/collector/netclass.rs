@@ -153,6 +153,7 @@ pub struct Netclass {
     /// addr_assign_type, dev_id and name_assign_type are fixed when a device is created (the
     /// first changes with its MAC address), so they are read once per (ifindex, name, MAC).
     fixed: Mutex<HashMap<LinkKey, [Option<i64>; 3]>>,
+    links: std::sync::Arc<super::netlink::LinkCache>,
 }
 
 impl Netclass {
@@ -161,6 +162,7 @@ impl Netclass {
             paths: o.paths.clone(),
             opts: o.netclass.clone(),
             fixed: Mutex::new(HashMap::new()),
+            links: o.links.clone(),
         }
     }
 }
@@ -183,7 +185,7 @@ impl Netclass {
         }
     }
 
-    fn collect_netlink(&self, links: Vec<super::netlink::Link>, out: &mut Vec<Family>) {
+    fn collect_netlink(&self, links: &[super::netlink::Link], out: &mut Vec<Family>) {
         use super::netlink::{IFF_DORMANT, hw_addr};
         let base = self.paths.sys("class/net");
         let mut set = FamilySet::default();
@@ -290,9 +292,9 @@ impl Netclass {
 impl Collector for Netclass {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         if self.opts.netlink {
-            match super::netlink::dump_links() {
+            match self.links.links(super::netlink::SHARE_FOR) {
                 Ok(links) => {
-                    self.collect_netlink(links, out);
+                    self.collect_netlink(&links, out);
                     return Ok(());
                 }
                 Err(e) => tracing::debug!("rtnetlink dump failed, reading sysfs: {e}"),

@@ -34,6 +34,7 @@ pub struct Netdev {
     paths: Paths,
     filter: DeviceFilter,
     netlink: bool,
+    links: std::sync::Arc<super::netlink::LinkCache>,
 }
 
 impl Netdev {
@@ -42,6 +43,7 @@ impl Netdev {
             paths: o.paths.clone(),
             filter: o.netdev.clone(),
             netlink: o.netdev_netlink,
+            links: o.links.clone(),
         }
     }
 }
@@ -105,13 +107,14 @@ impl Collector for Netdev {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         // (device, counters, nohandler)
         let devices: Vec<(String, [f64; 16], Option<f64>)> = if self.netlink {
-            super::netlink::dump_links()
+            self.links
+                .links(super::netlink::SHARE_FOR)
                 .map_err(|e| Error::Other(format!("rtnetlink dump: {e}")))?
-                .into_iter()
+                .iter()
                 .filter_map(|l| {
-                    let s = l.stats64?;
+                    let s = l.stats64.as_ref()?;
                     let nohandler = s.get(23).map(|v| *v as f64);
-                    Some((l.name, legacy_counters(&s), nohandler))
+                    Some((l.name.clone(), legacy_counters(s), nohandler))
                 })
                 .collect()
         } else {

@@ -95,6 +95,31 @@ pub fn hw_addr(bytes: &[u8]) -> String {
     s
 }
 
+/// One dump shared by the collectors of a scrape (netdev and netclass both need it): a dump
+/// younger than `max_age` is reused.
+#[derive(Debug, Default)]
+pub struct LinkCache {
+    last: std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Vec<Link>>)>>,
+}
+
+impl LinkCache {
+    pub fn links(&self, max_age: std::time::Duration) -> io::Result<std::sync::Arc<Vec<Link>>> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, links)) = last.as_ref()
+            && at.elapsed() < max_age
+        {
+            return Ok(links.clone());
+        }
+        let links = std::sync::Arc::new(dump_links()?);
+        *last = Some((std::time::Instant::now(), links.clone()));
+        Ok(links)
+    }
+}
+
+/// How long a dump serves: long enough for one scrape's collectors, short enough that two
+/// scrapes never share counters.
+pub const SHARE_FOR: std::time::Duration = std::time::Duration::from_millis(250);
+
 struct Socket(i32);
 
 impl Drop for Socket {

@@ -239,12 +239,12 @@ impl Filesystem {
 impl Collector for Filesystem {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         let mut path = self.paths.proc("1/mounts");
-        let text = match std::fs::read_to_string(&path) {
+        let text = match super::kfile::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // hidepid or no PID 1 in this namespace: fall back to our own view.
                 path = self.paths.proc("mounts");
-                std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?
+                super::kfile::read(&path).map_err(|e| Error::io(&path, e))?
             }
             Err(e) => return Err(Error::io(&path, e)),
         };

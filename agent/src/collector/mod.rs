@@ -24,6 +24,7 @@ pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
+pub mod kfile;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netclass;
@@ -76,47 +77,34 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// For each line or column of a kernel table: its family name and HELP when it is exported.
+/// Kernel tables keep their layout until reboot, so collectors decide this once per layout.
+pub type Columns = Arc<Vec<Option<(String, String)>>>;
+
+/// Numbers scrapes, so collectors can share a reading within one scrape and never across two.
+static SCRAPE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn current_scrape() -> u64 {
+    SCRAPE.load(Ordering::Acquire)
+}
+
 /// A source of metric families. `update` is called once per scrape on a blocking thread.
 pub trait Collector: Send + Sync + 'static {
     fn update(&self, out: &mut Vec<Family>) -> Result<()>;
 }
 
-/// Reads a whole file, with the path in the error. procfs and sysfs files report a size of 0,
-/// so the size probe `fs::read_to_string` makes (statx + lseek) is skipped: a scrape reads
-/// ~150 such files and syscalls are most of its cost.
+/// Reads a whole procfs or sysfs file, with the path in the error (see [`kfile`]: a scrape reads
+/// ~50 such files and syscalls are most of its cost).
 pub fn read(path: &Path) -> Result<String> {
-    read_plain(path).map_err(|e| Error::io(path, e))
-}
-
-fn read_plain(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    let file = fs::File::open(path)?;
-    let mut s = String::with_capacity(4096);
-    file.take(64 << 20).read_to_string(&mut s)?;
-    Ok(s)
+    kfile::read(path).map_err(|e| Error::io(path, e))
 }
 
 /// Reads a small sysfs attribute, trimmed; `None` when it is absent or unreadable (sysfs answers
-/// EINVAL for attributes that do not apply, such as `speed` of a virtual NIC). One `read`:
-/// sysfs returns an attribute whole.
+/// EINVAL for attributes that do not apply, such as `speed` of a virtual NIC).
 pub fn read_attr(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let mut file = fs::File::open(path).ok()?;
-    let mut buf = [0u8; 1024];
-    let mut len = 0;
-    loop {
-        let n = file.read(&mut buf[len..]).ok()?;
-        len += n;
-        if n == 0 || len == buf.len() || (len > 0 && buf[len - 1] == b'\n') {
-            break;
-        }
-    }
-    Some(
-        String::from_utf8_lossy(&buf[..len])
-            .trim_end_matches('\n')
-            .trim()
-            .to_string(),
-    )
+    kfile::read(path)
+        .ok()
+        .map(|s| s.trim_end_matches('\n').trim().to_string())
 }
 
 /// Parses an integer the way Go's `strconv.ParseInt(s, 0, 64)` does (`0x` hex prefixes included).
@@ -411,6 +399,7 @@ impl Collectors {
     /// while, a helper takes over the collectors not yet started, so a hung one delays nothing
     /// but itself; whatever has not finished at the deadline reports `success 0`.
     pub async fn scrape(&self, wanted: impl Fn(&str) -> bool) -> Vec<Family> {
+        SCRAPE.fetch_add(1, Ordering::AcqRel);
         let deadline = tokio::time::Instant::now() + self.timeout;
         let stall = (self.timeout / 2).min(STALL);
         let mut selected = Vec::new();

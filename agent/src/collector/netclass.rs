@@ -292,7 +292,7 @@ impl Netclass {
 impl Collector for Netclass {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         if self.opts.netlink {
-            match self.links.links(super::netlink::SHARE_FOR) {
+            match self.links.links() {
                 Ok(links) => {
                     self.collect_netlink(&links, out);
                     return Ok(());

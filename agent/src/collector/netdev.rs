@@ -108,7 +108,7 @@ impl Collector for Netdev {
         // (device, counters, nohandler)
         let devices: Vec<(String, [f64; 16], Option<f64>)> = if self.netlink {
             self.links
-                .links(super::netlink::SHARE_FOR)
+                .links()
                 .map_err(|e| Error::Other(format!("rtnetlink dump: {e}")))?
                 .iter()
                 .filter_map(|l| {

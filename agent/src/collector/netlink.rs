@@ -95,30 +95,27 @@ pub fn hw_addr(bytes: &[u8]) -> String {
     s
 }
 
-/// One dump shared by the collectors of a scrape (netdev and netclass both need it): a dump
-/// younger than `max_age` is reused.
+/// One dump shared by the collectors of one scrape (netdev and netclass both need it); the
+/// next scrape always dumps again, so counters are never served twice.
 #[derive(Debug, Default)]
 pub struct LinkCache {
-    last: std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Vec<Link>>)>>,
+    last: std::sync::Mutex<Option<(u64, std::sync::Arc<Vec<Link>>)>>,
 }
 
 impl LinkCache {
-    pub fn links(&self, max_age: std::time::Duration) -> io::Result<std::sync::Arc<Vec<Link>>> {
+    pub fn links(&self) -> io::Result<std::sync::Arc<Vec<Link>>> {
+        let scrape = super::current_scrape();
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, links)) = last.as_ref()
-            && at.elapsed() < max_age
+        if let Some((generation, links)) = last.as_ref()
+            && *generation == scrape
         {
             return Ok(links.clone());
         }
         let links = std::sync::Arc::new(dump_links()?);
-        *last = Some((std::time::Instant::now(), links.clone()));
+        *last = Some((scrape, links.clone()));
         Ok(links)
     }
 }
-
-/// How long a dump serves: long enough for one scrape's collectors, short enough that two
-/// scrapes never share counters.
-pub const SHARE_FOR: std::time::Duration = std::time::Duration::from_millis(250);
 
 struct Socket(i32);
 

@@ -9,13 +9,10 @@ use std::sync::{Arc, Mutex};
 use regex::Regex;
 use vigie_exposition::{Family, Kind};
 
-use super::{Collector, Error, Result, read};
+use super::{Collector, Columns, Error, Result, read};
 use crate::paths::Paths;
 
 pub const DEFAULT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
-
-/// For each selected column: the family name and HELP.
-type Columns = Arc<Vec<Option<(String, String)>>>;
 
 pub struct Netstat {
     paths: Paths,
@@ -137,7 +134,7 @@ impl Collector for Netstat {
             })?;
         }
         let path = self.paths.proc("net/snmp6");
-        match std::fs::read_to_string(&path) {
+        match super::kfile::read(&path) {
             Ok(text) => {
                 let rows: Vec<(&str, &str)> = text
                     .lines()

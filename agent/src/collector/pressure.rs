@@ -42,7 +42,7 @@ impl Collector for Pressure {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         for resource in ["cpu", "io", "memory"] {
             let path = self.paths.proc(&format!("pressure/{resource}"));
-            let text = match std::fs::read_to_string(&path) {
+            let text = match super::kfile::read(&path) {
                 Ok(t) => t,
                 Err(e)
                     if e.kind() == io::ErrorKind::NotFound

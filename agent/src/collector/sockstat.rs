@@ -70,7 +70,7 @@ impl Collector for Sockstat {
         let path = self.paths.proc("net/sockstat");
         self.parse(&read(&path)?, out);
         let path6 = self.paths.proc("net/sockstat6");
-        match std::fs::read_to_string(&path6) {
+        match super::kfile::read(&path6) {
             Ok(text) => self.parse(&text, out),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&path6, e)),

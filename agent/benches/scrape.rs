@@ -12,29 +12,6 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const COLLECTORS: &[&str] = &[
-    "cpu",
-    "cpufreq",
-    "diskstats",
-    "entropy",
-    "filefd",
-    "filesystem",
-    "hwmon",
-    "loadavg",
-    "meminfo",
-    "netclass",
-    "netdev",
-    "netstat",
-    "pressure",
-    "sockstat",
-    "stat",
-    "textfile",
-    "thermal_zone",
-    "time",
-    "uname",
-    "vmstat",
-];
-
 struct Target {
     name: &'static str,
     child: Child,
@@ -140,7 +117,8 @@ fn main() {
     let scrapes = opt("--scrapes", 500);
     let rounds = opt("--rounds", 3);
     let mut collector_flags: Vec<String> = vec!["--collector.disable-defaults".into()];
-    collector_flags.extend(COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    let names: Vec<&str> = vigie_agent::collector::ALL.iter().map(|s| s.name).collect();
+    collector_flags.extend(names.iter().map(|c| format!("--collector.{c}")));
     let mut targets = Vec::new();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_vigie-agent"))
@@ -190,7 +168,7 @@ fn main() {
     println!(
         "{} scrapes per batch, {rounds} rounds, collectors: {}",
         scrapes,
-        COLLECTORS.join(",")
+        names.join(",")
     );
     println!(
         "load average at start: {}",

@@ -11,6 +11,60 @@ use regex::Regex;
 use crate::collector::{self, DeviceFilter, Options, cpu, filesystem, netclass};
 use crate::paths::Paths;
 
+/// node_exporter 1.5's collectors that vigie-agent does not have (yet). Their flags are
+/// accepted so a unit file written for node_exporter still starts; enabling one is a warning.
+pub const NODE_EXPORTER_ONLY: &[&str] = &[
+    "arp",
+    "bcache",
+    "bonding",
+    "btrfs",
+    "buddyinfo",
+    "cgroups",
+    "conntrack",
+    "dmi",
+    "drbd",
+    "drm",
+    "edac",
+    "ethtool",
+    "fibrechannel",
+    "infiniband",
+    "interrupts",
+    "ipvs",
+    "ksmd",
+    "lnstat",
+    "logind",
+    "mdadm",
+    "meminfo_numa",
+    "mountstats",
+    "network_route",
+    "nfs",
+    "nfsd",
+    "ntp",
+    "nvme",
+    "os",
+    "perf",
+    "powersupplyclass",
+    "processes",
+    "qdisc",
+    "rapl",
+    "runit",
+    "schedstat",
+    "selinux",
+    "slabinfo",
+    "softnet",
+    "supervisord",
+    "sysctl",
+    "systemd",
+    "tapestats",
+    "tcpstat",
+    "timex",
+    "udp_queues",
+    "wifi",
+    "xfs",
+    "zfs",
+    "zoneinfo",
+];
+
 /// Everything `vigie-agent` was asked to do.
 #[derive(Debug)]
 pub struct Cli {
@@ -24,6 +78,8 @@ pub struct Cli {
     pub collector_timeout: Duration,
     pub options: Options,
     pub log_level: String,
+    /// node_exporter collectors asked for that vigie-agent does not implement.
+    pub unimplemented: Vec<&'static str>,
 }
 
 /// Parses a Go duration (`5s`, `1m30s`, `250ms`).
@@ -164,6 +220,16 @@ pub fn command() -> Command {
         );
         cmd = cmd.arg(on).arg(off);
     }
+    for name in NODE_EXPORTER_ONLY {
+        let flag: &'static str = Box::leak(format!("collector.{name}").into_boxed_str());
+        let [on, off] = bool_pair(
+            flag,
+            format!(
+                "node_exporter's {name} collector: not implemented by vigie-agent, accepted and ignored"
+            ),
+        );
+        cmd = cmd.arg(on.hide(true)).arg(off);
+    }
     cmd
 }
 
@@ -178,7 +244,7 @@ pub struct FlagError {
 fn regex_flag(m: &ArgMatches, name: &str) -> Result<Option<Regex>, FlagError> {
     match m.get_one::<String>(name) {
         None => Ok(None),
-        Some(s) => Regex::new(s).map(Some).map_err(|e| FlagError {
+        Some(s) => collector::filter_regex(s).map(Some).map_err(|e| FlagError {
             flag: name.into(),
             message: format!("invalid regular expression: {e}"),
         }),
@@ -200,7 +266,7 @@ fn filter_pair(
         });
     }
     let exc = match (&inc, exc, default_exclude) {
-        (None, None, Some(d)) => Some(Regex::new(d).map_err(|e| FlagError {
+        (None, None, Some(d)) => Some(collector::filter_regex(d).map_err(|e| FlagError {
             flag: exclude.into(),
             message: e.to_string(),
         })?),
@@ -231,9 +297,8 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
             message,
         })
     };
-    let req_regex = |n: &str| {
-        regex_flag(m, n).map(|r| r.unwrap_or_else(|| Regex::new("^$").expect("static regex")))
-    };
+    let req_regex =
+        |n: &str| regex_flag(m, n).map(|r| r.unwrap_or_else(|| collector::builtin_regex("^$")));
     let disable_defaults = m.get_flag("collector.disable-defaults");
     let mut collectors = Vec::new();
     for spec in collector::ALL {
@@ -333,6 +398,11 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
         collector_timeout: dur("collector.timeout")?,
         options,
         log_level,
+        unimplemented: NODE_EXPORTER_ONLY
+            .iter()
+            .copied()
+            .filter(|n| m.get_flag(&format!("collector.{n}")))
+            .collect(),
     })
 }
 
@@ -367,6 +437,19 @@ mod tests {
                 .cpu
                 .guest
         );
+    }
+
+    #[test]
+    fn node_exporter_only_collectors_are_accepted() {
+        let cli = parse([
+            "vigie-agent",
+            "--no-collector.wifi",
+            "--collector.systemd",
+            "--no-collector.zfs",
+        ])
+        .unwrap();
+        assert_eq!(cli.unimplemented, ["systemd"]);
+        assert!(cli.collectors.contains(&"cpu"));
     }
 
     #[test]

@@ -6,7 +6,9 @@ use anyhow::Context;
 use axum::http::{HeaderName, HeaderValue};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use vigie_agent::collector::Collectors;
 use vigie_agent::web::config::WebConfig;
 use vigie_agent::web::{self, AppState, BasicAuth};
@@ -18,13 +20,24 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     limit_malloc_arenas();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(format!(
-            "warn,vigie_agent={}",
-            cli.log_level
-        )))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    let level = match cli.log_level.as_str() {
+        "debug" => LevelFilter::DEBUG,
+        "warn" => LevelFilter::WARN,
+        "error" => LevelFilter::ERROR,
+        _ => LevelFilter::INFO,
+    };
+    // Our own events at --log.level, dependencies' only from warn up.
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(
+            Targets::new()
+                .with_default(LevelFilter::WARN.min(level))
+                .with_target("vigie_agent", level),
+        )
         .init();
     // One thread serves HTTP (like node_exporter's GOMAXPROCS=1); collectors run on the blocking
     // pool, whose threads are kept between scrapes so a scrape never pays for thread creation.
@@ -100,7 +113,16 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         None => WebConfig::default(),
     };
     let tls = web::tls::server_config(&web_config)?;
-    let collectors = Collectors::new(&cli.collectors, &cli.options, cli.collector_timeout);
+    for name in &cli.unimplemented {
+        tracing::warn!(
+            collector = name,
+            "node_exporter's {name} collector is not implemented by vigie-agent; flag ignored"
+        );
+    }
+    let options = cli.options;
+    let collectors = Collectors::new(&cli.collectors, &options, cli.collector_timeout);
+    // The collectors hold what they need; the parsed options (compiled filters included) go.
+    drop(options);
     tracing::info!(version = selfmetrics::VERSION, collectors = ?collectors.names(), "starting vigie-agent");
     let mut state = AppState::new(collectors, cli.telemetry_path.clone());
     state.exporter_metrics = !cli.disable_exporter_metrics;

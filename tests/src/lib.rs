@@ -213,33 +213,14 @@ pub fn wait_http(proc_: &mut Proc, port: u16, path: &str) {
     )
 }
 
-/// The collectors issue 2 asks for, named as node_exporter names them.
-pub const NODE_COLLECTORS: &[&str] = &[
-    "cpu",
-    "cpufreq",
-    "diskstats",
-    "entropy",
-    "filefd",
-    "filesystem",
-    "hwmon",
-    "loadavg",
-    "meminfo",
-    "netclass",
-    "netdev",
-    "netstat",
-    "pressure",
-    "sockstat",
-    "stat",
-    "textfile",
-    "thermal_zone",
-    "time",
-    "uname",
-    "vmstat",
-];
-
+/// Every collector the agent has, enabled explicitly: the same flags work for node_exporter.
 pub fn collector_flags() -> Vec<String> {
     let mut v = vec!["--collector.disable-defaults".to_string()];
-    v.extend(NODE_COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    v.extend(
+        vigie_agent::collector::ALL
+            .iter()
+            .map(|c| format!("--collector.{}", c.name)),
+    );
     v
 }
 

@@ -22,20 +22,30 @@ fn openssl(dir: &std::path::Path, args: &[&str]) {
     );
 }
 
+/// `openssl req` with a fresh P-256 key written to `<name>.key`, plus `extra`.
+fn new_key(dir: &std::path::Path, name: &str, extra: &[&str]) {
+    let key = format!("{name}.key");
+    let mut args = vec![
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &key,
+    ];
+    args.extend_from_slice(extra);
+    openssl(dir, &args);
+}
+
 /// A test CA and a server certificate for 127.0.0.1.
 fn make_certs(dir: &std::path::Path) {
-    openssl(
+    new_key(
         dir,
+        "ca",
         &[
-            "req",
             "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
             "-out",
             "ca.crt",
             "-days",
@@ -44,22 +54,10 @@ fn make_certs(dir: &std::path::Path) {
             "/CN=vigie test CA",
         ],
     );
-    openssl(
+    new_key(
         dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
+        "server",
+        &["-out", "server.csr", "-subj", "/CN=127.0.0.1"],
     );
     std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").unwrap();
     openssl(

@@ -44,8 +44,8 @@ impl std::fmt::Debug for Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            mount_points_exclude: Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).expect("static regex"),
-            fs_types_exclude: Regex::new(DEFAULT_FS_TYPES_EXCLUDE).expect("static regex"),
+            mount_points_exclude: super::builtin_regex(DEFAULT_MOUNT_POINTS_EXCLUDE),
+            fs_types_exclude: super::builtin_regex(DEFAULT_FS_TYPES_EXCLUDE),
             mount_timeout: Duration::from_secs(5),
             statfs: Arc::new(real_statfs),
         }

@@ -21,7 +21,7 @@ const MAX_OPEN: usize = 512;
 static OPEN: LazyLock<Mutex<HashMap<PathBuf, File>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 64 * 1024]);
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 16 * 1024]);
 }
 
 fn read_all_at(file: &File) -> io::Result<String> {

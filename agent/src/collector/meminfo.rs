@@ -2,28 +2,22 @@
 //! them: `(x)` becomes `_x`, lines in kB are scaled to bytes, unit-less lines (HugePages_*) keep
 //! their name. Unknown keys are kept, odd lines are skipped, so a new kernel never breaks a scrape.
 
-use std::sync::{Arc, Mutex};
-
 use vigie_exposition::Family;
 
-use super::{Collector, Result, gauge, read};
+use super::{Collector, LayoutCache, Result, gauge, read};
 use crate::paths::Paths;
-
-/// Per line of /proc/meminfo: family name, HELP and the factor to bytes, when it is a metric.
-type Lines = Arc<Vec<Option<(String, String, f64)>>>;
 
 pub struct Meminfo {
     paths: Paths,
-    /// The line layout of /proc/meminfo → each line's family name, HELP and scale, so names
-    /// are built once per kernel rather than twice per line per scrape.
-    layout: Mutex<Option<(String, Lines)>>,
+    /// Per line of /proc/meminfo: family name, HELP and the factor to bytes, when it is a metric.
+    lines: LayoutCache<Vec<Option<(String, String, f64)>>>,
 }
 
 impl Meminfo {
     pub fn new(o: &super::Options) -> Meminfo {
         Meminfo {
             paths: o.paths.clone(),
-            layout: Mutex::new(None),
+            lines: LayoutCache::default(),
         }
     }
 }
@@ -54,50 +48,38 @@ impl Collector for Meminfo {
             .lines()
             .map(|l| l.split_ascii_whitespace().collect())
             .collect();
-        let layout: String = rows
-            .iter()
-            .map(|r| format!("{}/{}", r.first().unwrap_or(&""), r.len()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let columns = {
-            let mut cached = self.layout.lock().unwrap_or_else(|p| p.into_inner());
-            match cached.as_ref() {
-                Some((l, cols)) if *l == layout => cols.clone(),
-                _ => {
-                    let cols: Arc<Vec<_>> = Arc::new(
-                        rows.iter()
-                            .map(|r| match r.as_slice() {
-                                [name, _] => key_of(name, None),
-                                [name, _, unit] => key_of(name, Some(unit)),
-                                _ => None,
-                            })
-                            .map(|k| {
-                                k.map(|(key, scale)| {
-                                    (
-                                        format!("node_memory_{key}"),
-                                        format!("Memory information field {key}."),
-                                        scale,
-                                    )
-                                })
-                            })
-                            .collect(),
-                    );
-                    *cached = Some((layout, cols.clone()));
-                    cols
-                }
-            }
-        };
+        let mut layout = String::with_capacity(text.len() / 2);
+        for r in &rows {
+            layout.push_str(r.first().unwrap_or(&""));
+            layout.push(char::from(b'0' + r.len().min(9) as u8));
+        }
+        let lines = self.lines.get(layout, || {
+            rows.iter()
+                .map(|r| match r.as_slice() {
+                    [name, _] => key_of(name, None),
+                    [name, _, unit] => key_of(name, Some(unit)),
+                    _ => None,
+                })
+                .map(|k| {
+                    k.map(|(key, scale)| {
+                        (
+                            format!("node_memory_{key}"),
+                            format!("Memory information field {key}."),
+                            scale,
+                        )
+                    })
+                })
+                .collect()
+        });
         let mut bad = Vec::new();
-        for (i, (row, col)) in rows.iter().zip(columns.iter()).enumerate() {
-            let Some((name, help, scale)) = col else {
-                if !row.is_empty() {
-                    bad.push(i + 1);
+        for (i, (row, line)) in rows.iter().zip(lines.iter()).enumerate() {
+            let value = row.get(1).and_then(|v| v.parse::<f64>().ok());
+            match (line, value) {
+                (Some((name, help, scale)), Some(v)) => {
+                    out.push(gauge(name.clone(), help.clone(), v * scale))
                 }
-                continue;
-            };
-            match row.get(1).and_then(|v| v.parse::<f64>().ok()) {
-                Some(v) => out.push(gauge(name.clone(), help.clone(), v * scale)),
-                None => bad.push(i + 1),
+                _ if row.is_empty() => {}
+                _ => bad.push(i + 1),
             }
         }
         if !bad.is_empty() {

@@ -81,6 +81,34 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Kernel tables keep their layout until reboot, so collectors decide this once per layout.
 pub type Columns = Arc<Vec<Option<(String, String)>>>;
 
+/// Remembers what a collector derived from the last layout of a kernel table (which lines are
+/// metrics, their names), so the work is done once per kernel, not on every scrape.
+pub struct LayoutCache<T> {
+    last: Mutex<Option<(String, Arc<T>)>>,
+}
+
+impl<T> Default for LayoutCache<T> {
+    fn default() -> Self {
+        LayoutCache {
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl<T> LayoutCache<T> {
+    pub fn get(&self, layout: String, build: impl FnOnce() -> T) -> Arc<T> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((l, derived)) = last.as_ref()
+            && *l == layout
+        {
+            return derived.clone();
+        }
+        let derived = Arc::new(build());
+        *last = Some((layout, derived.clone()));
+        derived
+    }
+}
+
 /// Numbers scrapes, so collectors can share a reading within one scrape and never across two.
 static SCRAPE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -134,6 +162,20 @@ pub fn dir_names(dir: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Compiles a user filter (device, mount point, field names). These run on a few dozen names per
+/// scrape, or once per kernel table layout, so the lazy DFA's cache is kept small instead of
+/// the regex crate's default (megabytes, resident for the life of the agent).
+pub fn filter_regex(pattern: &str) -> std::result::Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .dfa_size_limit(64 * 1024)
+        .build()
+}
+
+/// A filter we ship: its pattern is known to compile.
+pub fn builtin_regex(pattern: &'static str) -> Regex {
+    filter_regex(pattern).unwrap_or_else(|e| panic!("built-in pattern {pattern:?}: {e}"))
+}
+
 /// node_exporter's include/exclude pair: patterns are *unanchored* (`regexp.MatchString`).
 #[derive(Debug, Clone, Default)]
 pub struct DeviceFilter {
@@ -181,17 +223,17 @@ impl Default for Options {
             cpu: cpu::Options::default(),
             diskstats: DeviceFilter {
                 include: None,
-                exclude: Some(Regex::new(diskstats::DEFAULT_EXCLUDE).expect("static regex")),
+                exclude: Some(builtin_regex(diskstats::DEFAULT_EXCLUDE)),
             },
             filesystem: filesystem::Options::default(),
             netclass: netclass::Options::default(),
             netdev: DeviceFilter::default(),
             netdev_netlink: true,
-            netstat_fields: Regex::new(netstat::DEFAULT_FIELDS).expect("static regex"),
+            netstat_fields: builtin_regex(netstat::DEFAULT_FIELDS),
             links: Arc::default(),
             stat_softirq: false,
             textfile_directory: None,
-            vmstat_fields: Regex::new(vmstat::DEFAULT_FIELDS).expect("static regex"),
+            vmstat_fields: builtin_regex(vmstat::DEFAULT_FIELDS),
         }
     }
 }
@@ -582,7 +624,7 @@ impl Entry {
             return;
         }
         if matches!(err, Error::NoData(_)) {
-            tracing::debug!(collector = self.name, "collector has no data: {text}");
+            tracing::debug!(collector = self.name, "collector has {text}");
         } else {
             tracing::warn!(collector = self.name, "collector failed: {text}");
         }

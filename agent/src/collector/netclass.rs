@@ -25,7 +25,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            ignored_devices: Regex::new("^$").expect("static regex"),
+            ignored_devices: super::builtin_regex("^$"),
             ignore_invalid_speed: false,
             netlink: true,
         }

@@ -6,7 +6,6 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use regex::Regex;
 use vigie_exposition::{Family, Kind};
 
 use super::{Collector, Columns, Error, Result, read};
@@ -16,7 +15,9 @@ pub const DEFAULT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)
 
 pub struct Netstat {
     paths: Paths,
-    fields: Regex,
+    /// The field filter's pattern, compiled only when a table layout is first seen: the
+    /// automaton would otherwise stay resident for nothing.
+    fields: String,
     /// Header line → which columns `--collector.netstat.fields` selects. The headers only change
     /// with the kernel, so the ~300 field names are matched once, not on every scrape.
     columns: Mutex<HashMap<String, Columns>>,
@@ -26,7 +27,7 @@ impl Netstat {
     pub fn new(o: &super::Options) -> Netstat {
         Netstat {
             paths: o.paths.clone(),
-            fields: o.netstat_fields.clone(),
+            fields: o.netstat_fields.as_str().to_string(),
             columns: Mutex::new(HashMap::new()),
         }
     }
@@ -36,10 +37,13 @@ impl Netstat {
         if let Some(c) = cache.get(header) {
             return c.clone();
         }
+        // The pattern was validated at start-up; an empty filter selects nothing.
+        let fields =
+            super::filter_regex(&self.fields).unwrap_or_else(|_| super::builtin_regex("^$"));
         let cols: Columns = Arc::new(
             keys.map(|(proto, field)| {
                 let key = format!("{proto}_{field}");
-                self.fields.is_match(&key).then(|| {
+                fields.is_match(&key).then(|| {
                     (
                         format!("node_netstat_{key}"),
                         format!("Statistic {proto}{field}."),

@@ -1,30 +1,27 @@
 //! `node_vmstat_<field>` (untyped) for the /proc/vmstat fields `--collector.vmstat.fields` selects.
 
-use std::sync::{Arc, Mutex};
-
-use regex::Regex;
 use vigie_exposition::{Family, Kind};
 
-use super::{Collector, Columns, Error, Result, read};
+use super::{Collector, Error, LayoutCache, Result, read};
 use crate::paths::Paths;
 
 pub const DEFAULT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
 
 pub struct Vmstat {
     paths: Paths,
-    fields: Regex,
-    /// The field names of /proc/vmstat (joined) → which lines are selected, with their family
-    /// name and HELP: the names only change with the kernel, so the regex runs once, not on
-    /// ~170 lines every scrape.
-    selected: Mutex<Option<(String, Columns)>>,
+    /// The field filter's pattern, compiled only when a table layout is first seen: the
+    /// automaton would otherwise stay resident for nothing.
+    fields: String,
+    /// Per line of /proc/vmstat: family name and HELP when the filter selects it.
+    lines: LayoutCache<Vec<Option<(String, String)>>>,
 }
 
 impl Vmstat {
     pub fn new(o: &super::Options) -> Vmstat {
         Vmstat {
             paths: o.paths.clone(),
-            fields: o.vmstat_fields.clone(),
-            selected: Mutex::new(None),
+            fields: o.vmstat_fields.as_str().to_string(),
+            lines: LayoutCache::default(),
         }
     }
 }
@@ -41,35 +38,28 @@ impl Collector for Vmstat {
                 Some((i, parts.next()?, parts.next()?))
             })
             .collect();
-        let layout: String = rows
+        let layout = rows
             .iter()
             .map(|(_, n, _)| *n)
             .collect::<Vec<_>>()
             .join(" ");
-        let columns = {
-            let mut cached = self.selected.lock().unwrap_or_else(|p| p.into_inner());
-            match cached.as_ref() {
-                Some((l, cols)) if *l == layout => cols.clone(),
-                _ => {
-                    let cols = Arc::new(
-                        rows.iter()
-                            .map(|(_, name, _)| {
-                                self.fields.is_match(name).then(|| {
-                                    (
-                                        format!("node_vmstat_{name}"),
-                                        format!("/proc/vmstat information field {name}."),
-                                    )
-                                })
-                            })
-                            .collect::<Vec<_>>(),
-                    );
-                    *cached = Some((layout, cols.clone()));
-                    cols
-                }
-            }
-        };
-        for ((i, name, value), col) in rows.iter().zip(columns.iter()) {
-            let Some((family, help)) = col else { continue };
+        let lines = self.lines.get(layout, || {
+            // The pattern was validated at start-up; should it fail now, nothing is selected.
+            let fields =
+                super::filter_regex(&self.fields).unwrap_or_else(|_| super::builtin_regex("^$"));
+            rows.iter()
+                .map(|(_, name, _)| {
+                    fields.is_match(name).then(|| {
+                        (
+                            format!("node_vmstat_{name}"),
+                            format!("/proc/vmstat information field {name}."),
+                        )
+                    })
+                })
+                .collect()
+        });
+        for ((i, name, value), line) in rows.iter().zip(lines.iter()) {
+            let Some((family, help)) = line else { continue };
             let v: f64 = value.parse().map_err(|_| {
                 Error::parse(&path, i + 1, format!("invalid value {value:?} for {name}"))
             })?;

@@ -80,6 +80,8 @@ pub struct Cli {
     pub log_level: String,
     /// node_exporter collectors asked for that vigie-agent does not implement.
     pub unimplemented: Vec<&'static str>,
+    /// Option flags of those collectors, accepted and ignored.
+    pub ignored_options: Vec<String>,
 }
 
 /// Parses a Go duration (`5s`, `1m30s`, `250ms`).
@@ -284,9 +286,55 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let (args, ignored) = split_foreign_options(args.into_iter().map(Into::into));
     let m = command().try_get_matches_from(args)?;
-    from_matches(&m)
-        .map_err(|e| command().error(clap::error::ErrorKind::ValueValidation, e.to_string()))
+    let mut cli = from_matches(&m)
+        .map_err(|e| command().error(clap::error::ErrorKind::ValueValidation, e.to_string()))?;
+    cli.ignored_options = ignored;
+    Ok(cli)
+}
+
+/// Takes out the option flags of node_exporter collectors the agent does not have
+/// (`--collector.wifi.fixtures=…`, `--collector.sysctl.include …`), so a command line written for
+/// node_exporter still starts; they are returned to be logged. `qdisk` is node_exporter's own
+/// spelling of its qdisc flags.
+fn split_foreign_options(args: impl Iterator<Item = OsString>) -> (Vec<OsString>, Vec<String>) {
+    let foreign = |flag: &str| -> bool {
+        let Some(rest) = flag
+            .strip_prefix("--collector.")
+            .or_else(|| flag.strip_prefix("--no-collector."))
+        else {
+            return false;
+        };
+        let Some((name, _option)) = rest.split_once('.') else {
+            return false;
+        };
+        NODE_EXPORTER_ONLY.contains(&name) || name == "qdisk"
+    };
+    let mut kept = Vec::new();
+    let mut ignored = Vec::new();
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy().into_owned();
+        let flag = text
+            .split_once('=')
+            .map_or(text.as_str(), |(f, _)| f)
+            .to_string();
+        if !foreign(&flag) {
+            kept.push(arg);
+            continue;
+        }
+        // `--flag value` form: the value goes too (a following flag is not a value).
+        if !text.contains('=')
+            && args
+                .peek()
+                .is_some_and(|next| !next.to_string_lossy().starts_with("--"))
+        {
+            args.next();
+        }
+        ignored.push(flag);
+    }
+    (kept, ignored)
 }
 
 fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
@@ -343,7 +391,10 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
         netclass: netclass::Options {
             ignored_devices: req_regex("collector.netclass.ignored-devices")?,
             ignore_invalid_speed: m.get_flag("collector.netclass.ignore-invalid-speed"),
-            netlink: !m.get_flag("no-collector.netclass.netlink"),
+            // netlink describes this process's network namespace: right for the live /sys, wrong
+            // for a fixture tree or another root, where sysfs is read as node_exporter does.
+            netlink: !m.get_flag("no-collector.netclass.netlink")
+                && s("path.sysfs").trim_end_matches('/') == "/sys",
         },
         netdev: filter_pair(
             m,
@@ -398,6 +449,7 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
         collector_timeout: dur("collector.timeout")?,
         options,
         log_level,
+        ignored_options: Vec::new(),
         unimplemented: NODE_EXPORTER_ONLY
             .iter()
             .copied()
@@ -437,6 +489,39 @@ mod tests {
                 .cpu
                 .guest
         );
+    }
+
+    #[test]
+    fn node_exporters_end_to_end_command_line_starts() {
+        // The option flags node_exporter's own e2e test passes (end-to-end-test.sh, v1.5.0).
+        let cli = parse([
+            "vigie-agent",
+            "--collector.wifi.fixtures=collector/fixtures/wifi",
+            "--collector.qdisc.fixtures=collector/fixtures/qdisc/",
+            "--collector.qdisk.device-include=(wlan0|eth0)",
+            "--collector.arp.device-exclude=nope",
+            "--collector.bcache.priorityStats",
+            "--collector.sysctl.include",
+            "kernel.threads-max",
+            "--collector.sysctl.include-info=kernel.seccomp.actions_avail",
+            "--collector.netclass.ignored-devices=(dmz|int)",
+            "--collector.netclass.ignore-invalid-speed",
+            "--collector.netdev.device-include=lo",
+            "--collector.cpu.info",
+            "--collector.stat.softirq",
+            "--collector.wifi",
+            "--log.level=debug",
+        ])
+        .unwrap();
+        assert_eq!(cli.ignored_options.len(), 7, "{:?}", cli.ignored_options);
+        assert_eq!(cli.unimplemented, ["wifi"]);
+        assert!(
+            cli.options.netclass.ignore_invalid_speed
+                && cli.options.cpu.info
+                && cli.options.stat_softirq
+        );
+        // Our own collectors' unknown options stay errors.
+        assert!(parse(["vigie-agent", "--collector.cpu.nonsense=1"]).is_err());
     }
 
     #[test]

@@ -113,6 +113,12 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         None => WebConfig::default(),
     };
     let tls = web::tls::server_config(&web_config)?;
+    for flag in &cli.ignored_options {
+        tracing::warn!(
+            flag,
+            "option of a node_exporter collector vigie-agent does not implement; ignored"
+        );
+    }
     for name in &cli.unimplemented {
         tracing::warn!(
             collector = name,

@@ -3,15 +3,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::http::{HeaderName, HeaderValue};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use vigie_agent::collector::Collectors;
-use vigie_agent::web::config::WebConfig;
-use vigie_agent::web::{self, AppState, BasicAuth};
+use vigie_agent::web::reload::{WebRuntime, WebSettings};
+use vigie_agent::web::{self, AppState};
 use vigie_agent::{cli, selfmetrics};
 
 fn main() -> ExitCode {
@@ -108,11 +107,11 @@ async fn shutdown_signal() {
 }
 
 async fn run(cli: cli::Cli) -> anyhow::Result<()> {
-    let web_config = match &cli.web_config_file {
-        Some(p) => WebConfig::load(p)?,
-        None => WebConfig::default(),
-    };
-    let tls = web::tls::server_config(&web_config)?;
+    let web = Arc::new(match &cli.web_config_file {
+        Some(p) => WebRuntime::watch(p, std::time::Duration::from_secs(1))?,
+        None => WebRuntime::fixed(WebSettings::default()),
+    });
+    let tls_on = web.current().tls.is_some();
     for flag in &cli.ignored_options {
         tracing::warn!(
             flag,
@@ -134,29 +133,18 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     state.exporter_metrics = !cli.disable_exporter_metrics;
     state.openmetrics = cli.openmetrics;
     state.limiter = (cli.max_requests > 0).then(|| Semaphore::new(cli.max_requests));
-    if !web_config.basic_auth_users.is_empty() {
-        state.basic_auth = Some(BasicAuth::new(web_config.basic_auth_users.clone()));
-    }
-    if let Some(http) = &web_config.http_server_config {
-        for (k, v) in &http.headers {
-            let name = HeaderName::try_from(k.as_str())
-                .with_context(|| format!("http_server_config.headers: invalid name {k:?}"))?;
-            let value = HeaderValue::try_from(v.as_str())
-                .with_context(|| format!("http_server_config.headers.{k}: invalid value"))?;
-            state.headers.push((name, value));
-        }
-    }
+    state.web = web.clone();
     let app = web::router(Arc::new(state));
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
     for addr in &cli.listen_addresses {
         let listener = bind(addr).await?;
-        tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "listening");
+        tracing::info!(address = %listener.local_addr()?, tls = tls_on, "listening");
         let mut stop = stop_tx.subscribe();
         servers.push(tokio::spawn(web::tls::serve(
             listener,
             app.clone(),
-            tls.clone(),
+            web.clone(),
             async move {
                 let _ = stop.recv().await;
             },

@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use base64::Engine;
 use tower::ServiceExt;
 use vigie_agent::collector::{Collectors, Options};
+use vigie_agent::web::reload::{WebRuntime, WebSettings};
 use vigie_agent::web::{AppState, BasicAuth, router};
 
 fn app(configure: impl FnOnce(&mut AppState)) -> axum::Router {
@@ -105,19 +106,15 @@ async fn per_request_collector_filters() {
 async fn basic_auth_and_headers() {
     let hash = bcrypt::hash("pw", 4).unwrap();
     let app = app(|st| {
-        st.basic_auth = Some(BasicAuth::new(BTreeMap::from([(
-            "alice".to_string(),
-            hash,
-        )])));
-        st.headers
-            .push((header::X_FRAME_OPTIONS, HeaderValue::from_static("deny")));
+        st.web = Arc::new(WebRuntime::fixed(WebSettings {
+            basic_auth: Some(BasicAuth::new(BTreeMap::from([(
+                "alice".to_string(),
+                hash,
+            )]))),
+            headers: vec![(header::X_FRAME_OPTIONS, HeaderValue::from_static("deny"))],
+            tls: None,
+        }));
     });
-    let basic = |u: &str, p: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-        )
-    };
     let (status, h, _) = call(&app, "/metrics", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(h[header::WWW_AUTHENTICATE], "Basic");
@@ -139,4 +136,69 @@ async fn basic_auth_and_headers() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(h[header::X_FRAME_OPTIONS], "deny");
     }
+}
+
+fn basic(u: &str, p: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+    )
+}
+
+/// Rewrites the web config with a later mtime, so the change is seen whatever the clock's grain.
+fn rewrite(path: &std::path::Path, text: &str, age: u64) {
+    std::fs::write(path, text).unwrap();
+    let when = std::time::SystemTime::now() + Duration::from_secs(age);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn web_config_is_reloaded_when_it_changes_and_kept_when_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.yml");
+    let alice = bcrypt::hash("a-pw", 4).unwrap();
+    let bob = bcrypt::hash("b-pw", 4).unwrap();
+    rewrite(&path, &format!("basic_auth_users:\n  alice: {alice}\n"), 1);
+    let web = Arc::new(WebRuntime::watch(&path, Duration::ZERO).unwrap());
+    let app = app(|st| st.web = web.clone());
+    let status = |auth: String| {
+        let app = app.clone();
+        async move {
+            call(&app, "/-/healthy", &[("authorization", &auth)])
+                .await
+                .0
+        }
+    };
+    assert_eq!(status(basic("alice", "a-pw")).await, StatusCode::OK);
+    assert_eq!(status(basic("bob", "b-pw")).await, StatusCode::UNAUTHORIZED);
+
+    // Password rotation: bob replaces alice without a restart.
+    rewrite(
+        &path,
+        &format!(
+            "basic_auth_users:\n  bob: {bob}\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+        ),
+        2,
+    );
+    assert_eq!(
+        status(basic("alice", "a-pw")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(status(basic("bob", "b-pw")).await, StatusCode::OK);
+    let (_, h, _) = call(
+        &app,
+        "/-/healthy",
+        &[("authorization", &basic("bob", "b-pw"))],
+    )
+    .await;
+    assert_eq!(h[header::X_FRAME_OPTIONS], "deny");
+
+    // A broken edit is refused; bob keeps working.
+    rewrite(&path, "basic_auth_users:\n  bob: [not, a, hash\n", 3);
+    assert_eq!(status(basic("bob", "b-pw")).await, StatusCode::OK);
 }

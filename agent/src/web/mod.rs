@@ -2,6 +2,7 @@
 //! `/-/ready` and a landing page, behind optional basic auth, over plain TCP or TLS.
 
 pub mod config;
+pub mod reload;
 pub mod tls;
 
 use std::collections::HashSet;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -32,8 +33,8 @@ pub struct AppState {
     pub openmetrics: bool,
     pub telemetry_path: String,
     pub limiter: Option<Semaphore>,
-    pub basic_auth: Option<BasicAuth>,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Basic auth, headers and TLS from `--web.config.file`, reloaded when it changes.
+    pub web: Arc<reload::WebRuntime>,
     /// Conflicts already logged, so a duplicate series is reported once, not every scrape.
     logged_conflicts: Mutex<HashSet<String>>,
 }
@@ -47,8 +48,7 @@ impl AppState {
             openmetrics: true,
             telemetry_path,
             limiter: None,
-            basic_auth: None,
-            headers: Vec::new(),
+            web: Arc::new(reload::WebRuntime::fixed(reload::WebSettings::default())),
             logged_conflicts: Mutex::new(HashSet::new()),
         }
     }
@@ -127,7 +127,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Basic auth and the configured response headers, for every route.
 async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if let Some(auth) = &st.basic_auth {
+    let web = st.web.current();
+    if let Some(auth) = &web.basic_auth {
         let header = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -135,9 +136,9 @@ async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Res
             .map(str::to_string);
         let ok = auth.cached(header.as_deref()) || {
             // bcrypt is deliberately slow: keep it off the thread that serves HTTP.
-            let st2 = st.clone();
+            let web = web.clone();
             tokio::task::spawn_blocking(move || {
-                st2.basic_auth
+                web.basic_auth
                     .as_ref()
                     .is_some_and(|a| a.check(header.as_deref()))
             })
@@ -152,7 +153,7 @@ async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Res
         }
     }
     let mut resp = next.run(req).await;
-    for (k, v) in &st.headers {
+    for (k, v) in &web.headers {
         resp.headers_mut().insert(k.clone(), v.clone());
     }
     resp

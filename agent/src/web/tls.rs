@@ -90,20 +90,20 @@ pub fn server_config(web: &WebConfig) -> anyhow::Result<Option<Arc<rustls::Serve
     Ok(Some(Arc::new(cfg)))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` on `listener` until `shutdown` completes: plain HTTP, or TLS with the
+/// certificate in force when each connection arrives (see [`super::reload`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    web: Arc<super::reload::WebRuntime>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Some(tls) = tls else {
+    if web.current().tls.is_none() {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         return Ok(());
-    };
-    let acceptor = TlsAcceptor::from(tls);
+    }
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -116,7 +116,10 @@ pub async fn serve(
                 }
             },
         };
-        let acceptor = acceptor.clone();
+        let Some(tls) = web.current().tls.clone() else {
+            continue;
+        };
+        let acceptor = TlsAcceptor::from(tls);
         let app = app.clone();
         tokio::spawn(async move {
             let stream = match acceptor.accept(stream).await {

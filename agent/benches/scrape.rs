@@ -20,6 +20,26 @@ struct Target {
     bytes: (usize, usize),
 }
 
+impl Target {
+    /// Starts an exporter on a free loopback port with these flags.
+    fn start(name: &'static str, program: &str, flags: &[String]) -> Target {
+        let port = free_port();
+        let child = Command::new(program)
+            .args(flags)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Target {
+            name,
+            child,
+            port,
+            cpu_ms: Vec::new(),
+            bytes: (0, 0),
+        }
+    }
+}
+
 impl Drop for Target {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -119,41 +139,20 @@ fn main() {
     let mut collector_flags: Vec<String> = vec!["--collector.disable-defaults".into()];
     let names: Vec<&str> = vigie_agent::collector::ALL.iter().map(|s| s.name).collect();
     collector_flags.extend(names.iter().map(|c| format!("--collector.{c}")));
-    let mut targets = Vec::new();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_vigie-agent"))
-        .args(&collector_flags)
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start vigie-agent");
-    targets.push(Target {
-        name: "vigie-agent",
-        child,
-        port,
-        cpu_ms: Vec::new(),
-        bytes: (0, 0),
-    });
+    let mut targets = vec![Target::start(
+        "vigie-agent",
+        env!("CARGO_BIN_EXE_vigie-agent"),
+        &collector_flags,
+    )];
     match node_exporter() {
         Some(bin) => {
-            let port = free_port();
-            let child = Command::new(bin)
-                .args(&collector_flags)
-                .args([
-                    "--collector.netdev.device-exclude=",
-                    "--collector.textfile.directory=",
-                ])
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start node_exporter");
-            targets.push(Target {
-                name: "node_exporter",
-                child,
-                port,
-                cpu_ms: Vec::new(),
-                bytes: (0, 0),
-            });
+            // Debian's defaults differ from upstream's: no lo exclusion, no textfile directory.
+            let mut flags = collector_flags.clone();
+            flags.extend([
+                "--collector.netdev.device-exclude=".into(),
+                "--collector.textfile.directory=".into(),
+            ]);
+            targets.push(Target::start("node_exporter", &bin, &flags));
         }
         None => eprintln!(
             "node_exporter not found (apt-get install prometheus-node-exporter): measuring vigie-agent alone"

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use regex::Regex;
 use vigie_exposition::{Family, Kind};
 
-use super::{Collector, Error, Result, dir_names, read, read_attr};
+use super::{Collector, Error, Result, cpu_number, dir_names, read, read_attr};
 use crate::paths::Paths;
 
 /// The kernel reports /proc/stat in USER_HZ, fixed at 100 on every architecture Linux exports.
@@ -73,12 +73,9 @@ pub fn parse_stat_cpus(text: &str, path: &Path) -> Result<Vec<(String, [f64; 10]
     for (i, line) in text.lines().enumerate() {
         let mut fields = line.split_ascii_whitespace();
         let Some(name) = fields.next() else { continue };
-        let Some(num) = name.strip_prefix("cpu") else {
+        let Some(num) = cpu_number(name) else {
             continue;
         };
-        if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
         let mut values = [0.0; 10];
         for (slot, field) in values.iter_mut().zip(fields) {
             let v: u64 = field.parse().map_err(|_| {
@@ -212,10 +209,11 @@ impl Cpu {
     fn scan_topology(&self) -> Topology {
         let base = self.paths.sys("devices/system/cpu");
         let mut throttled = Vec::new();
-        for name in dir_names(&base).unwrap_or_default().iter().filter(|n| {
-            n.strip_prefix("cpu")
-                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-        }) {
+        for name in dir_names(&base)
+            .unwrap_or_default()
+            .iter()
+            .filter(|n| cpu_number(n).is_some())
+        {
             let dir = base.join(name);
             if !dir.join("thermal_throttle").is_dir() {
                 continue;

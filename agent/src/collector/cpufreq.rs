@@ -3,7 +3,7 @@
 
 use vigie_exposition::{Family, Kind};
 
-use super::{Collector, FamilySet, Result, dir_names, read_attr};
+use super::{Collector, FamilySet, Result, cpu_number, dir_names, read_attr};
 use crate::paths::Paths;
 
 const FILES: &[(&str, &str, &str)] = &[
@@ -56,10 +56,7 @@ impl Collector for Cpufreq {
         let base = self.paths.sys("devices/system/cpu");
         let mut set = FamilySet::default();
         for name in dir_names(&base).unwrap_or_default() {
-            let Some(cpu) = name
-                .strip_prefix("cpu")
-                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-            else {
+            let Some(cpu) = cpu_number(&name) else {
                 continue;
             };
             let dir = base.join(&name).join("cpufreq");

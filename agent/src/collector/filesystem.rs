@@ -179,10 +179,21 @@ impl Filesystem {
     }
 
     /// statfs of every mount, each with the mount timeout; `None` for a mount that did not
-    /// answer in time.
+    /// answer in time, or whose call from an earlier scrape has not returned (not asked again).
     fn statfs_all(&self, mounts: &[String]) -> Vec<Option<io::Result<FsStat>>> {
         let mut results: Vec<Option<io::Result<FsStat>>> = mounts.iter().map(|_| None).collect();
-        let mut pending: Vec<usize> = (0..mounts.len()).collect();
+        let mut pending: Vec<usize> = {
+            let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            (0..mounts.len())
+                .filter(|&i| {
+                    let busy = in_flight.contains(&mounts[i]);
+                    if busy {
+                        tracing::debug!(mount_point = %mounts[i], "mount point is unresponsive; skipped");
+                    }
+                    !busy
+                })
+                .collect()
+        };
         let mut worker = self.worker.lock().unwrap_or_else(|p| p.into_inner());
         while !pending.is_empty() {
             let sender = match worker.as_ref() {
@@ -264,35 +275,17 @@ impl Collector for Filesystem {
                 selected.push((m, mount_point));
             }
         }
-        // A mount whose statfs from an earlier scrape has not returned is not asked again.
-        let busy: Vec<bool> = {
-            let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            selected
-                .iter()
-                .map(|(_, mp)| in_flight.contains(mp))
-                .collect()
-        };
-        let to_stat: Vec<String> = selected
-            .iter()
-            .zip(&busy)
-            .filter(|(_, b)| !**b)
-            .map(|((_, mp), _)| mp.clone())
-            .collect();
-        let mut stats = self.statfs_all(&to_stat).into_iter();
+        let mount_points: Vec<String> = selected.iter().map(|(_, mp)| mp.clone()).collect();
+        let stats = self.statfs_all(&mount_points);
         let mut set = FamilySet::default();
-        for ((m, mount_point), busy) in selected.iter().zip(busy) {
-            let stat = if busy {
-                tracing::debug!(mount_point, "mount point is unresponsive; skipped");
-                None
-            } else {
-                match stats.next().flatten() {
-                    Some(Ok(s)) => Some(s),
-                    Some(Err(e)) => {
-                        tracing::debug!(mount_point, "statfs failed: {e}");
-                        None
-                    }
-                    None => None,
+        for ((m, mount_point), stat) in selected.iter().zip(stats) {
+            let stat = match stat {
+                Some(Ok(s)) => Some(s),
+                Some(Err(e)) => {
+                    tracing::debug!(mount_point, "statfs failed: {e}");
+                    None
                 }
+                None => None,
             };
             let labels = [
                 ("device", m.device.as_str()),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use vigie_exposition::{Family, Kind};
 
-use super::{Collector, Error, FamilySet, Result, dir_names};
+use super::{Collector, Error, FamilySet, Result, class_dir_names, dir_names};
 use crate::paths::Paths;
 
 const SENSOR_TYPES: &[&str] = &[
@@ -317,13 +317,7 @@ fn update_chip(dir: &Path, set: &mut FamilySet) -> Result<()> {
 impl Collector for Hwmon {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         let base = self.paths.sys("class/hwmon");
-        let names = match dir_names(&base) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoData("no /sys/class/hwmon".into()));
-            }
-            Err(e) => return Err(Error::io(&base, e)),
-        };
+        let names = class_dir_names(&base)?;
         let mut set = FamilySet::default();
         let mut last_err = None;
         for name in names {

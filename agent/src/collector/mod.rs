@@ -176,6 +176,21 @@ pub fn builtin_regex(pattern: &'static str) -> Regex {
     filter_regex(pattern).unwrap_or_else(|e| panic!("built-in pattern {pattern:?}: {e}"))
 }
 
+/// The number of a `cpuN` name (a /proc/stat line, a /sys/devices/system/cpu entry).
+pub fn cpu_number(name: &str) -> Option<&str> {
+    name.strip_prefix("cpu")
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The entries of a class directory; its absence means the host has no such hardware, which
+/// is "no data" rather than an error.
+pub fn class_dir_names(dir: &Path) -> Result<Vec<String>> {
+    dir_names(dir).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Error::NoData(format!("no {}", dir.display())),
+        _ => Error::io(dir, e),
+    })
+}
+
 /// node_exporter's include/exclude pair: patterns are *unanchored* (`regexp.MatchString`).
 #[derive(Debug, Clone, Default)]
 pub struct DeviceFilter {
@@ -399,17 +414,12 @@ struct Outcome {
 
 impl Collectors {
     pub fn new(names: &[&'static str], options: &Options, timeout: Duration) -> Collectors {
-        let entries = names
+        let built = names
             .iter()
             .filter_map(|n| spec(n))
-            .map(|s| Entry {
-                name: s.name,
-                collector: Arc::from((s.build)(options)),
-                busy: Arc::new(AtomicBool::new(false)),
-                last_error: Mutex::new(None),
-            })
+            .map(|s| (s.name, (s.build)(options)))
             .collect();
-        Collectors { entries, timeout }
+        Collectors::from_collectors(built, timeout)
     }
 
     /// Collectors built elsewhere (tests, other crates), under the given names.
@@ -444,34 +454,29 @@ impl Collectors {
         SCRAPE.fetch_add(1, Ordering::AcqRel);
         let deadline = tokio::time::Instant::now() + self.timeout;
         let stall = (self.timeout / 2).min(STALL);
-        let mut selected = Vec::new();
-        let mut skipped = Vec::new();
-        for (i, entry) in self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| wanted(e.name))
-        {
+        // Per wanted collector, in order: its job in this scrape, or None when it is still
+        // running from an earlier one.
+        let mut plan = Vec::new();
+        let mut jobs = Vec::new();
+        for entry in self.entries.iter().filter(|e| wanted(e.name)) {
             if entry.busy.swap(true, Ordering::AcqRel) {
-                skipped.push(i);
+                plan.push((entry, None));
             } else {
-                selected.push(i);
+                plan.push((entry, Some(jobs.len())));
+                jobs.push(Job {
+                    collector: entry.collector.clone(),
+                    busy: entry.busy.clone(),
+                    claimed: AtomicBool::new(false),
+                });
             }
         }
+        let total = jobs.len();
         let batch = Arc::new(Batch {
-            jobs: selected
-                .iter()
-                .map(|&i| Job {
-                    collector: self.entries[i].collector.clone(),
-                    busy: self.entries[i].busy.clone(),
-                    claimed: AtomicBool::new(false),
-                })
-                .collect(),
-            results: Mutex::new(selected.iter().map(|_| None).collect()),
+            results: Mutex::new(jobs.iter().map(|_| None).collect()),
+            jobs,
             done: AtomicUsize::new(0),
             all_done: tokio::sync::Notify::new(),
         });
-        let total = selected.len();
         if total > 0 {
             let b = batch.clone();
             tokio::task::spawn_blocking(move || b.run());
@@ -494,7 +499,7 @@ impl Collectors {
                 }
             }
         }
-        let outcomes: Vec<Option<Outcome>> =
+        let mut outcomes: Vec<Option<Outcome>> =
             std::mem::take(&mut *batch.results.lock().unwrap_or_else(|p| p.into_inner()));
         // Collectors never started before the deadline are released for the next scrape.
         for job in &batch.jobs {
@@ -514,15 +519,8 @@ impl Collectors {
             "node_exporter: Whether a collector succeeded.",
             Kind::Gauge,
         );
-        let results = selected
-            .iter()
-            .zip(outcomes)
-            .map(|(&i, o)| (i, Some(o)))
-            .chain(skipped.iter().map(|&i| (i, None)));
-        let mut results: Vec<_> = results.collect();
-        results.sort_by_key(|(i, _)| *i);
-        for (i, outcome) in results {
-            let entry = &self.entries[i];
+        for (entry, job) in plan {
+            let outcome = job.map(|j| outcomes[j].take());
             let (ok, elapsed) = match outcome {
                 None => {
                     entry.report(&Error::Other(format!(

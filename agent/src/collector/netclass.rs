@@ -124,25 +124,53 @@ const PROPS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// (sysfs attribute, metric suffix, counter?)
-const NUMERIC: &[(&str, &str, bool)] = &[
-    ("addr_assign_type", "address_assign_type", false),
-    ("carrier", "carrier", false),
-    ("carrier_changes", "carrier_changes_total", true),
-    ("carrier_up_count", "carrier_up_changes_total", true),
-    ("carrier_down_count", "carrier_down_changes_total", true),
-    ("dev_id", "device_id", false),
-    ("dormant", "dormant", false),
-    ("flags", "flags", false),
-    ("ifindex", "iface_id", false),
-    ("iflink", "iface_link", false),
-    ("link_mode", "iface_link_mode", false),
-    ("mtu", "mtu_bytes", false),
-    ("name_assign_type", "name_assign_type", false),
-    ("netdev_group", "net_dev_group", false),
-    ("tx_queue_len", "transmit_queue_length", false),
-    ("type", "protocol_type", false),
+/// (sysfs attribute, metric suffix)
+const NUMERIC: &[(&str, &str)] = &[
+    ("addr_assign_type", "address_assign_type"),
+    ("carrier", "carrier"),
+    ("carrier_changes", "carrier_changes_total"),
+    ("carrier_up_count", "carrier_up_changes_total"),
+    ("carrier_down_count", "carrier_down_changes_total"),
+    ("dev_id", "device_id"),
+    ("dormant", "dormant"),
+    ("flags", "flags"),
+    ("ifindex", "iface_id"),
+    ("iflink", "iface_link"),
+    ("link_mode", "iface_link_mode"),
+    ("mtu", "mtu_bytes"),
+    ("name_assign_type", "name_assign_type"),
+    ("netdev_group", "net_dev_group"),
+    ("tx_queue_len", "transmit_queue_length"),
+    ("type", "protocol_type"),
 ];
+
+/// The non-numeric attributes of a device, from netlink or sysfs.
+struct Info<'a> {
+    address: &'a str,
+    broadcast: &'a str,
+    duplex: &'a str,
+    ifalias: &'a str,
+    operstate: &'a str,
+}
+
+/// `node_network_info` and `node_network_up`, the same whichever source they came from.
+fn push_info(set: &mut FamilySet, dev: &str, i: &Info) {
+    set.family("node_network_info", INFO_HELP, Kind::Gauge)
+        .push(
+            &[
+                ("address", i.address),
+                ("broadcast", i.broadcast),
+                ("device", dev),
+                ("duplex", i.duplex),
+                ("ifalias", i.ifalias),
+                ("operstate", i.operstate),
+            ],
+            1.0,
+        );
+    let up = if i.operstate == "up" { 1.0 } else { 0.0 };
+    set.family("node_network_up", UP_HELP, Kind::Gauge)
+        .push(&[("device", dev)], up);
+}
 
 /// (ifindex, name, MAC address): what identifies a device's creation-time attributes.
 type LinkKey = (i32, String, Vec<u8>);
@@ -168,10 +196,15 @@ impl Netclass {
 }
 
 impl Netclass {
-    fn push(&self, set: &mut FamilySet, dev: &str, metric: &str, counter: bool, v: f64) {
-        let kind = if counter { Kind::Counter } else { Kind::Gauge };
+    /// One property of one device; the `_total` ones are counters, as in node_exporter.
+    fn push(&self, set: &mut FamilySet, dev: &str, metric: &str, v: f64) {
         let Some((_, name, help)) = PROPS.iter().find(|(m, _, _)| *m == metric) else {
             return;
+        };
+        let kind = if name.ends_with("_total") {
+            Kind::Counter
+        } else {
+            Kind::Gauge
         };
         set.family(name, help, kind).push(&[("device", dev)], v);
     }
@@ -181,7 +214,7 @@ impl Netclass {
             && !(self.opts.ignore_invalid_speed && speed < 0)
         {
             // Mb/s to bytes/s, as node_exporter does (-1, unknown, becomes -125000).
-            self.push(set, dev, "speed_bytes", false, speed as f64 * 125000.0);
+            self.push(set, dev, "speed_bytes", speed as f64 * 125000.0);
         }
     }
 
@@ -217,70 +250,42 @@ impl Netclass {
             // sysfs answers speed and duplex only for a running device; don't ask otherwise.
             let duplex = if running { attr("duplex") } else { None };
             let speed = if running { sysfs_int("speed") } else { None };
-            let operstate = l.operstate_name();
-            set.family("node_network_info", INFO_HELP, Kind::Gauge)
-                .push(
-                    &[
-                        (
-                            "address",
-                            &l.address.as_deref().map(hw_addr).unwrap_or_default(),
-                        ),
-                        (
-                            "broadcast",
-                            &l.broadcast.as_deref().map(hw_addr).unwrap_or_default(),
-                        ),
-                        ("device", dev),
-                        ("duplex", duplex.as_deref().unwrap_or("")),
-                        ("ifalias", l.ifalias.as_deref().unwrap_or("")),
-                        ("operstate", operstate),
-                    ],
-                    1.0,
-                );
-            set.family("node_network_up", UP_HELP, Kind::Gauge).push(
-                &[("device", dev)],
-                if operstate == "up" { 1.0 } else { 0.0 },
+            let (address, broadcast) = (
+                l.address.as_deref().map(hw_addr).unwrap_or_default(),
+                l.broadcast.as_deref().map(hw_addr).unwrap_or_default(),
             );
-            let values: [(&str, bool, Option<f64>); 16] = [
-                ("address_assign_type", false, assign_type.map(|v| v as f64)),
-                (
-                    "carrier",
-                    false,
-                    l.carrier.filter(|_| running).map(f64::from),
-                ),
-                (
-                    "carrier_changes_total",
-                    true,
-                    l.carrier_changes.map(f64::from),
-                ),
-                (
-                    "carrier_up_changes_total",
-                    true,
-                    l.carrier_up.map(f64::from),
-                ),
-                (
-                    "carrier_down_changes_total",
-                    true,
-                    l.carrier_down.map(f64::from),
-                ),
-                ("device_id", false, dev_id.map(|v| v as f64)),
+            let info = Info {
+                address: &address,
+                broadcast: &broadcast,
+                duplex: duplex.as_deref().unwrap_or(""),
+                ifalias: l.ifalias.as_deref().unwrap_or(""),
+                operstate: l.operstate_name(),
+            };
+            push_info(&mut set, dev, &info);
+            let values: [(&str, Option<f64>); 16] = [
+                ("address_assign_type", assign_type.map(|v| v as f64)),
+                ("carrier", l.carrier.filter(|_| running).map(f64::from)),
+                ("carrier_changes_total", l.carrier_changes.map(f64::from)),
+                ("carrier_up_changes_total", l.carrier_up.map(f64::from)),
+                ("carrier_down_changes_total", l.carrier_down.map(f64::from)),
+                ("device_id", dev_id.map(|v| v as f64)),
                 (
                     "dormant",
-                    false,
                     running.then_some(if l.flags & IFF_DORMANT != 0 { 1.0 } else { 0.0 }),
                 ),
-                ("flags", false, Some(l.sysfs_flags() as f64)),
-                ("iface_id", false, Some(l.index as f64)),
-                ("iface_link", false, Some(l.link.unwrap_or(l.index) as f64)),
-                ("iface_link_mode", false, l.linkmode.map(f64::from)),
-                ("mtu_bytes", false, l.mtu.map(f64::from)),
-                ("name_assign_type", false, name_assign.map(|v| v as f64)),
-                ("net_dev_group", false, l.group.map(f64::from)),
-                ("transmit_queue_length", false, l.txqlen.map(f64::from)),
-                ("protocol_type", false, Some(f64::from(l.kind))),
+                ("flags", Some(l.sysfs_flags() as f64)),
+                ("iface_id", Some(l.index as f64)),
+                ("iface_link", Some(l.link.unwrap_or(l.index) as f64)),
+                ("iface_link_mode", l.linkmode.map(f64::from)),
+                ("mtu_bytes", l.mtu.map(f64::from)),
+                ("name_assign_type", name_assign.map(|v| v as f64)),
+                ("net_dev_group", l.group.map(f64::from)),
+                ("transmit_queue_length", l.txqlen.map(f64::from)),
+                ("protocol_type", Some(f64::from(l.kind))),
             ];
-            for (metric, counter, v) in values {
+            for (metric, v) in values {
                 if let Some(v) = v {
-                    self.push(&mut set, dev, metric, counter, v);
+                    self.push(&mut set, dev, metric, v);
                 }
             }
             self.speed(&mut set, dev, speed);
@@ -309,26 +314,25 @@ impl Collector for Netclass {
                 continue;
             }
             let attr = |name: &str| read_attr(&dir.join(name));
-            let operstate = attr("operstate").unwrap_or_default();
-            set.family("node_network_info", INFO_HELP, Kind::Gauge)
-                .push(
-                    &[
-                        ("address", &attr("address").unwrap_or_default()),
-                        ("broadcast", &attr("broadcast").unwrap_or_default()),
-                        ("device", &dev),
-                        ("duplex", &attr("duplex").unwrap_or_default()),
-                        ("ifalias", &attr("ifalias").unwrap_or_default()),
-                        ("operstate", &operstate),
-                    ],
-                    1.0,
-                );
-            set.family("node_network_up", UP_HELP, Kind::Gauge).push(
-                &[("device", &dev)],
-                if operstate == "up" { 1.0 } else { 0.0 },
+            let text = |name: &str| attr(name).unwrap_or_default();
+            let (address, broadcast, duplex, ifalias, operstate) = (
+                text("address"),
+                text("broadcast"),
+                text("duplex"),
+                text("ifalias"),
+                text("operstate"),
             );
-            for (file, metric, counter) in NUMERIC {
+            let info = Info {
+                address: &address,
+                broadcast: &broadcast,
+                duplex: &duplex,
+                ifalias: &ifalias,
+                operstate: &operstate,
+            };
+            push_info(&mut set, &dev, &info);
+            for (file, metric) in NUMERIC {
                 if let Some(v) = attr(file).and_then(|v| parse_int_prefixed(&v)) {
-                    self.push(&mut set, &dev, metric, *counter, v as f64);
+                    self.push(&mut set, &dev, metric, v as f64);
                 }
             }
             self.speed(

@@ -2,7 +2,7 @@
 
 use vigie_exposition::{Family, Kind};
 
-use super::{Collector, Error, Result, dir_names, read_attr};
+use super::{Collector, Result, class_dir_names, read_attr};
 use crate::paths::Paths;
 
 pub struct ThermalZone {
@@ -20,13 +20,7 @@ impl ThermalZone {
 impl Collector for ThermalZone {
     fn update(&self, out: &mut Vec<Family>) -> Result<()> {
         let base = self.paths.sys("class/thermal");
-        let names = match dir_names(&base) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoData("no /sys/class/thermal".into()));
-            }
-            Err(e) => return Err(Error::io(&base, e)),
-        };
+        let names = class_dir_names(&base)?;
         let mut temp = Family::new(
             "node_thermal_zone_temp",
             "Zone temperature in Celsius",

@@ -22,8 +22,20 @@ pub struct WebSettings {
 }
 
 impl WebSettings {
-    pub fn load(path: &Path) -> anyhow::Result<WebSettings> {
-        WebSettings::from_config(&WebConfig::load(path)?)
+    /// The settings in `path`, and every file they depend on (the config itself, certificate,
+    /// key and client CA), which is what a reload watches.
+    pub fn load(path: &Path) -> anyhow::Result<(WebSettings, Vec<PathBuf>)> {
+        let web = WebConfig::load(path)?;
+        let mut files = vec![path.to_path_buf()];
+        if let Some(tls) = &web.tls_server_config {
+            files.extend(
+                [&tls.cert_file, &tls.key_file, &tls.client_ca_file]
+                    .into_iter()
+                    .flatten()
+                    .map(|f| web.resolve(f)),
+            );
+        }
+        Ok((WebSettings::from_config(&web)?, files))
     }
 
     pub fn from_config(web: &WebConfig) -> anyhow::Result<WebSettings> {
@@ -48,28 +60,19 @@ impl WebSettings {
 
 type Stamp = Vec<Option<(SystemTime, u64)>>;
 
+/// What the watched files looked like at the last look, and when that was.
+struct Seen {
+    at: Instant,
+    files: Vec<PathBuf>,
+    stamp: Stamp,
+}
+
 /// The current settings and how to notice that they changed.
 pub struct WebRuntime {
     path: Option<PathBuf>,
     every: Duration,
     current: RwLock<Arc<WebSettings>>,
-    /// When the files were last looked at, and what they looked like.
-    seen: Mutex<(Instant, Stamp)>,
-}
-
-fn files_of(path: &Path) -> Vec<PathBuf> {
-    let mut files = vec![path.to_path_buf()];
-    if let Ok(web) = WebConfig::load(path)
-        && let Some(tls) = &web.tls_server_config
-    {
-        files.extend(
-            [&tls.cert_file, &tls.key_file, &tls.client_ca_file]
-                .into_iter()
-                .flatten()
-                .map(|f| web.resolve(f)),
-        );
-    }
-    files
+    seen: Mutex<Seen>,
 }
 
 fn stamp(files: &[PathBuf]) -> Stamp {
@@ -90,19 +93,27 @@ impl WebRuntime {
             path: None,
             every: Duration::MAX,
             current: RwLock::new(Arc::new(settings)),
-            seen: Mutex::new((Instant::now(), Vec::new())),
+            seen: Mutex::new(Seen {
+                at: Instant::now(),
+                files: Vec::new(),
+                stamp: Vec::new(),
+            }),
         }
     }
 
     /// Loads `path` now (an error here stops start-up) and re-reads it when it changes.
     pub fn watch(path: &Path, every: Duration) -> anyhow::Result<WebRuntime> {
-        let settings = WebSettings::load(path)?;
-        let seen = stamp(&files_of(path));
+        let (settings, files) = WebSettings::load(path)?;
+        let stamp = stamp(&files);
         Ok(WebRuntime {
             path: Some(path.to_path_buf()),
             every,
             current: RwLock::new(Arc::new(settings)),
-            seen: Mutex::new((Instant::now(), seen)),
+            seen: Mutex::new(Seen {
+                at: Instant::now(),
+                files,
+                stamp,
+            }),
         })
     }
 
@@ -119,15 +130,15 @@ impl WebRuntime {
 
     fn refresh(&self, path: &Path) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.0.elapsed() < self.every {
+        if seen.at.elapsed() < self.every {
             return;
         }
-        seen.0 = Instant::now();
-        let now = stamp(&files_of(path));
-        if now == seen.1 {
+        seen.at = Instant::now();
+        let now = stamp(&seen.files);
+        if now == seen.stamp {
             return;
         }
-        seen.1 = now;
+        seen.stamp = now;
         let had_tls = self
             .current
             .read()
@@ -135,10 +146,13 @@ impl WebRuntime {
             .tls
             .is_some();
         match WebSettings::load(path) {
-            Ok(new) if new.tls.is_some() != had_tls => {
+            Ok((new, _)) if new.tls.is_some() != had_tls => {
                 tracing::error!(file = %path.display(), "turning TLS on or off needs a restart; keeping the previous web settings");
             }
-            Ok(new) => {
+            Ok((new, files)) => {
+                // The new config may name other certificate files: watch those from now on.
+                seen.stamp = stamp(&files);
+                seen.files = files;
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
                 tracing::info!(file = %path.display(), "web configuration reloaded");
             }

@@ -1,14 +1,25 @@
-//! vigie-router: rule evaluation and alert routing. The rule engine and the dispatcher land with
-//! their own issues; until then the binary exists so the workspace, CI and packaging are whole.
+//! vigie-router: `check` and `test` speak promtool's formats and exit codes; `run` (the
+//! long-running router) lands with the evaluation loop and the dispatcher.
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Arg, ArgAction, Command};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use vigie_promql::Engine;
+use vigie_promql::promqltest::{self, Verdict};
+use vigie_router::{check, unittest};
+
+fn files_arg() -> Arg {
+    Arg::new("files")
+        .num_args(1..)
+        .required(true)
+        .value_name("FILE")
+}
 
 fn command() -> Command {
     Command::new("vigie-router")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("Evaluates Prometheus rule files and routes alerts (not implemented yet)")
+        .about("Evaluates Prometheus rule files and routes alerts")
         .subcommand_required(true)
         .subcommand(
             Command::new("run").about("Run the router").arg(
@@ -17,15 +28,145 @@ fn command() -> Command {
                     .action(ArgAction::Set),
             ),
         )
-        .subcommand(Command::new("check").about("Check configuration or rule files"))
-        .subcommand(Command::new("test").about("Run rule unit tests"))
+        .subcommand(
+            Command::new("check")
+                .about("Check rule files")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("rules")
+                        .about("Check rule files, like promtool check rules")
+                        .arg(
+                            Arg::new("lint")
+                                .long("lint")
+                                .value_parser(["duplicate-rules", "none"])
+                                .default_value("duplicate-rules"),
+                        )
+                        .arg(
+                            Arg::new("lint-fatal")
+                                .long("lint-fatal")
+                                .action(ArgAction::SetTrue),
+                        )
+                        .arg(files_arg()),
+                ),
+        )
+        .subcommand(
+            Command::new("test")
+                .about("Run rule unit tests or PromQL test scripts")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("rules")
+                        .about("Rule unit tests in promtool's format")
+                        .arg(
+                            Arg::new("run")
+                                .long("run")
+                                .action(ArgAction::Append)
+                                .value_name("REGEX")
+                                .help("Only run test groups whose name matches"),
+                        )
+                        .arg(files_arg()),
+                )
+                .subcommand(
+                    Command::new("promql")
+                        .about("PromQL test scripts in Prometheus' promqltest format")
+                        .arg(files_arg()),
+                ),
+        )
+}
+
+fn files(m: &ArgMatches) -> Vec<&Path> {
+    m.get_many::<String>("files")
+        .map(|v| v.map(Path::new).collect())
+        .unwrap_or_default()
 }
 
 fn main() -> ExitCode {
     let m = command().get_matches();
-    let name = m.subcommand_name().unwrap_or("run");
-    eprintln!("vigie-router {name}: not implemented yet");
-    ExitCode::from(2)
+    match m.subcommand() {
+        Some(("check", c)) => match c.subcommand() {
+            Some(("rules", r)) => {
+                let lint = r
+                    .get_one::<String>("lint")
+                    .is_some_and(|l| l == "duplicate-rules");
+                let report = check::rules(&files(r), lint, r.get_flag("lint-fatal"));
+                print!("{}", report.stdout);
+                eprint!("{}", report.stderr);
+                ExitCode::from(report.code)
+            }
+            _ => ExitCode::from(2),
+        },
+        Some(("test", t)) => match t.subcommand() {
+            Some(("rules", r)) => test_rules(r),
+            Some(("promql", p)) => test_promql(&files(p)),
+            _ => ExitCode::from(2),
+        },
+        _ => {
+            eprintln!("vigie-router run: not implemented yet");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn test_rules(m: &ArgMatches) -> ExitCode {
+    let mut run = Vec::new();
+    for r in m.get_many::<String>("run").into_iter().flatten() {
+        match regex::Regex::new(r) {
+            Ok(re) => run.push(re),
+            Err(e) => {
+                eprintln!("--run {r:?}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let opts = unittest::Options { run };
+    let mut ok = true;
+    for f in files(m) {
+        let (report, passed) = unittest::run_file(f, &opts);
+        println!("{report}");
+        ok &= passed;
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn test_promql(paths: &[&Path]) -> ExitCode {
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let engine = Engine::default();
+    for path in paths {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("FAIL {}:0: {e}", path.display());
+                failed += 1;
+                continue;
+            }
+        };
+        for o in promqltest::run(&text, &engine) {
+            let at = format!("{}:{}", path.display(), o.line);
+            match o.verdict {
+                Verdict::Pass => {
+                    passed += 1;
+                    println!("PASS {at}");
+                }
+                Verdict::Fail(why) => {
+                    failed += 1;
+                    println!("FAIL {at}: {why}");
+                }
+                Verdict::Skip(why) => {
+                    skipped += 1;
+                    println!("SKIP {at}: {why}");
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 #[cfg(test)]

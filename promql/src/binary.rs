@@ -1,0 +1,256 @@
+//! Binary operators: arithmetic, comparisons (filtering or `bool`), set operators, and vector
+//! matching with `on`/`ignoring` and `group_left`/`group_right`.
+
+use std::collections::{HashMap, HashSet};
+
+use promql_parser::parser::token::*;
+use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+
+use crate::engine::{Ctx, check_unique};
+use crate::error::{Result, eval_err};
+use crate::value::{Labels, METRIC_NAME, Sample, Value};
+
+pub(crate) fn eval(ctx: &Ctx, b: &BinaryExpr, ts: i64) -> Result<Value> {
+    let op = b.op.id();
+    let return_bool = b.return_bool();
+    let lhs = ctx.eval(&b.lhs, ts)?;
+    let rhs = ctx.eval(&b.rhs, ts)?;
+    match (lhs, rhs) {
+        (Value::Scalar(l), Value::Scalar(r)) => {
+            let (v, keep) = apply(op, l, r)?;
+            if is_comparison(op) {
+                // The parser only lets `bool` comparisons between scalars through.
+                Ok(Value::Scalar(if keep { 1.0 } else { 0.0 }))
+            } else {
+                Ok(Value::Scalar(v))
+            }
+        }
+        (Value::Vector(l), Value::Scalar(r)) => vector_scalar(op, l, r, false, return_bool, ts),
+        (Value::Scalar(l), Value::Vector(r)) => vector_scalar(op, r, l, true, return_bool, ts),
+        (Value::Vector(l), Value::Vector(r)) => {
+            let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
+            let card = b
+                .modifier
+                .as_ref()
+                .map(|m| m.card.clone())
+                .unwrap_or(VectorMatchCardinality::OneToOne);
+            let out = match op {
+                T_LAND => and(l, r, &matching),
+                T_LOR => or(l, r, &matching),
+                T_LUNLESS => unless(l, r, &matching),
+                _ => vector_vector(op, l, r, &matching, &card, return_bool, ts)?,
+            };
+            Ok(Value::Vector(out))
+        }
+        (l, r) => eval_err(format!(
+            "binary expression must contain only scalar and instant vector types, got {} and {}",
+            l.type_name(),
+            r.type_name()
+        )),
+    }
+}
+
+fn is_comparison(op: TokenId) -> bool {
+    matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
+}
+
+/// Arithmetic drops the metric name: the result is no longer that metric.
+fn drops_name(op: TokenId) -> bool {
+    matches!(op, T_ADD | T_SUB | T_MUL | T_DIV | T_MOD | T_POW | T_ATAN2)
+}
+
+/// Applies an operator to two floats: the value and, for comparisons, whether the pair passes.
+fn apply(op: TokenId, l: f64, r: f64) -> Result<(f64, bool)> {
+    Ok(match op {
+        T_ADD => (l + r, true),
+        T_SUB => (l - r, true),
+        T_MUL => (l * r, true),
+        T_DIV => (l / r, true),
+        T_MOD => (l % r, true),
+        T_POW => (l.powf(r), true),
+        T_ATAN2 => (l.atan2(r), true),
+        T_EQLC => (l, l == r),
+        T_NEQ => (l, l != r),
+        T_GTR => (l, l > r),
+        T_LSS => (l, l < r),
+        T_GTE => (l, l >= r),
+        T_LTE => (l, l <= r),
+        _ => return eval_err(format!("operator {} not allowed here", TokenType::new(op))),
+    })
+}
+
+fn vector_scalar(
+    op: TokenId,
+    vector: Vec<Sample>,
+    scalar: f64,
+    scalar_left: bool,
+    return_bool: bool,
+    ts: i64,
+) -> Result<Value> {
+    let mut out = Vec::with_capacity(vector.len());
+    for s in vector {
+        let (l, r) = if scalar_left {
+            (scalar, s.v)
+        } else {
+            (s.v, scalar)
+        };
+        let (mut v, mut keep) = apply(op, l, r)?;
+        // A comparison keeps the vector's own value, whichever side it is on.
+        if is_comparison(op) {
+            v = s.v;
+        }
+        if return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+            keep = true;
+        }
+        if keep {
+            let metric = if drops_name(op) || return_bool {
+                s.metric.without_name()
+            } else {
+                s.metric
+            };
+            out.push(Sample { metric, t: ts, v });
+        }
+    }
+    check_unique(&out)?;
+    Ok(Value::Vector(out))
+}
+
+/// The labels two samples are matched on: the `on` list, or all but the `ignoring` list (and
+/// the metric name, which never takes part unless named in `on`).
+fn signature(l: &Labels, matching: &Option<LabelModifier>) -> Labels {
+    match matching {
+        Some(LabelModifier::Include(on)) => l.project(&on.labels, true),
+        Some(LabelModifier::Exclude(ign)) => l.project(&ign.labels, false),
+        None => l.project(&[], false),
+    }
+}
+
+fn and(l: Vec<Sample>, r: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<Sample> {
+    let right: HashSet<Labels> = r.iter().map(|s| signature(&s.metric, m)).collect();
+    l.into_iter()
+        .filter(|s| right.contains(&signature(&s.metric, m)))
+        .collect()
+}
+
+fn or(l: Vec<Sample>, r: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<Sample> {
+    let left: HashSet<Labels> = l.iter().map(|s| signature(&s.metric, m)).collect();
+    let mut out = l;
+    out.extend(
+        r.into_iter()
+            .filter(|s| !left.contains(&signature(&s.metric, m))),
+    );
+    out
+}
+
+fn unless(l: Vec<Sample>, r: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<Sample> {
+    let right: HashSet<Labels> = r.iter().map(|s| signature(&s.metric, m)).collect();
+    l.into_iter()
+        .filter(|s| !right.contains(&signature(&s.metric, m)))
+        .collect()
+}
+
+fn vector_vector(
+    op: TokenId,
+    lhs: Vec<Sample>,
+    rhs: Vec<Sample>,
+    matching: &Option<LabelModifier>,
+    card: &VectorMatchCardinality,
+    return_bool: bool,
+    ts: i64,
+) -> Result<Vec<Sample>> {
+    if lhs.is_empty() || rhs.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The "one" side is looked up by signature; for group_right that is the left operand.
+    let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let include: &[String] = match card {
+        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => &l.labels,
+        _ => &[],
+    };
+
+    let mut one_by_sig: HashMap<Labels, &Sample> = HashMap::with_capacity(one.len());
+    for s in &one {
+        let sig = signature(&s.metric, matching);
+        if let Some(prev) = one_by_sig.insert(sig.clone(), s) {
+            let side = if one_to_many { "left" } else { "right" };
+            return eval_err(format!(
+                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                sig.go_string(),
+                s.metric.go_string(),
+                prev.metric.go_string()
+            ));
+        }
+    }
+
+    let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
+    let mut matched: HashSet<Labels> = HashSet::new();
+    let mut inserted: HashSet<(Labels, Labels)> = HashSet::new();
+    let mut out = Vec::new();
+    for s in &many {
+        let sig = signature(&s.metric, matching);
+        let Some(o) = one_by_sig.get(&sig) else {
+            continue;
+        };
+        let (l, r) = if one_to_many { (o.v, s.v) } else { (s.v, o.v) };
+        let (mut v, keep) = apply(op, l, r)?;
+        if return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            continue;
+        }
+        let metric = result_metric(
+            &s.metric,
+            &o.metric,
+            op,
+            matching,
+            one_to_one,
+            include,
+            return_bool,
+        );
+        if one_to_one {
+            if !matched.insert(sig) {
+                return eval_err(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                );
+            }
+        } else if !inserted.insert((sig, metric.clone())) {
+            return eval_err(
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            );
+        }
+        out.push(Sample { metric, t: ts, v });
+    }
+    Ok(out)
+}
+
+fn result_metric(
+    many: &Labels,
+    one: &Labels,
+    op: TokenId,
+    matching: &Option<LabelModifier>,
+    one_to_one: bool,
+    include: &[String],
+    return_bool: bool,
+) -> Labels {
+    let mut m = many.clone();
+    if drops_name(op) || return_bool {
+        m.remove(METRIC_NAME);
+    }
+    if one_to_one {
+        match matching {
+            Some(LabelModifier::Include(on)) => m = m.project(&on.labels, true),
+            Some(LabelModifier::Exclude(ign)) => {
+                for n in &ign.labels {
+                    m.remove(n);
+                }
+            }
+            None => {}
+        }
+    }
+    for n in include {
+        m.set(n, one.get(n).to_string());
+    }
+    m
+}

@@ -1,0 +1,11 @@
+//! vigie-router: evaluates Prometheus rule files and routes the alerts they raise.
+//!
+//! - [`rules`]: the rule-file model (strict, with file/line errors) and group evaluation;
+//! - [`alerting`]: the alert state machine and Prometheus-style templates;
+//! - [`unittest`]: promtool's `test rules` format;
+//! - [`check`]: `check rules` / `check config` reports.
+
+pub mod alerting;
+pub mod check;
+pub mod rules;
+pub mod unittest;

@@ -347,3 +347,114 @@ mod tests {
         }
     }
 }
+
+/// One sample as a scraper ingests it: full metric name, labels, value, optional timestamp (ms).
+pub type FlatSample = (String, Vec<(String, String)>, f64, Option<i64>);
+
+/// Parses the sample lines of a text 0.0.4 or OpenMetrics exposition without building families:
+/// what a scraper stores. OpenMetrics timestamps (seconds) become milliseconds, exemplars are
+/// dropped, and `# EOF` ends the input.
+pub fn parse_flat(input: &str, openmetrics: bool) -> Result<Vec<FlatSample>, ParseError> {
+    let mut out = Vec::new();
+    for (idx, raw) in input.lines().enumerate() {
+        let line = raw.trim_start_matches([' ', '\t']);
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with('#') {
+            if openmetrics && line == "# EOF" {
+                break;
+            }
+            continue;
+        }
+        let err = |message: String| ParseError {
+            line: idx + 1,
+            message,
+        };
+        let (name, labels, value, ts) = if openmetrics {
+            parse_openmetrics_line(line).map_err(err)?
+        } else {
+            parse_sample_line(line).map_err(err)?
+        };
+        out.push((
+            name.to_string(),
+            labels
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v))
+                .collect(),
+            value,
+            ts,
+        ));
+    }
+    Ok(out)
+}
+
+/// Where the metric name and its label block end (quote-aware: `}` may appear in values).
+fn series_end(line: &str) -> usize {
+    let name_end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
+    if !line[name_end..].starts_with('{') {
+        return name_end;
+    }
+    let (mut in_str, mut escaped) = (false, false);
+    for (i, c) in line[name_end..].char_indices() {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+        } else if c == '}' {
+            return name_end + i + 1;
+        }
+    }
+    line.len()
+}
+
+/// An OpenMetrics sample line: like text 0.0.4, but the timestamp is in (fractional) seconds
+/// and an exemplar may follow ` # `.
+fn parse_openmetrics_line(line: &str) -> Result<ParsedSample<'_>, String> {
+    let end = series_end(line);
+    let mut tokens = line[end..].split([' ', '\t']).filter(|t| !t.is_empty());
+    let value = tokens.next().unwrap_or("");
+    let head_len = line[end..]
+        .find(value)
+        .map_or(line.len(), |i| end + i + value.len());
+    let ts = match tokens.next() {
+        None | Some("#") => None,
+        Some(t) => {
+            let secs: f64 = t
+                .parse()
+                .map_err(|_| format!("expected a timestamp in seconds, got {t:?}"))?;
+            Some((secs * 1000.0).round() as i64)
+        }
+    };
+    let (name, labels, value, _) = parse_sample_line(&line[..head_len])?;
+    Ok((name, labels, value, ts))
+}
+
+#[cfg(test)]
+mod flat_tests {
+    use super::*;
+
+    #[test]
+    fn text_and_openmetrics() {
+        let t = parse_flat("# HELP a x\na 1\nb{l=\"v\"} 2 1500\n", false).unwrap();
+        assert_eq!(t[0], ("a".into(), vec![], 1.0, None));
+        assert_eq!(t[1].3, Some(1500));
+        let om = parse_flat(
+            "# TYPE c counter\nc_total{l=\"a b\"} 3 1.5 # {trace=\"x\"} 1 2\nd 4\ne{x=\"}\"} 5 2\n# EOF\nf 6\n",
+            true,
+        )
+        .unwrap();
+        assert_eq!(om.len(), 3);
+        assert_eq!(om[0].0, "c_total");
+        assert_eq!(om[0].3, Some(1500));
+        assert_eq!(om[1], ("d".into(), vec![], 4.0, None));
+        assert_eq!(om[2].2, 5.0);
+        assert_eq!(om[2].3, Some(2000));
+    }
+}

@@ -7,5 +7,8 @@
 
 pub mod alerting;
 pub mod check;
+pub mod config;
 pub mod rules;
+pub mod server;
+pub mod store;
 pub mod unittest;

@@ -5,9 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use vigie_promql::Engine;
 use vigie_promql::promqltest::{self, Verdict};
-use vigie_router::{check, unittest};
+use vigie_router::{check, server, unittest};
 
 fn files_arg() -> Arg {
     Arg::new("files")
@@ -22,11 +25,43 @@ fn command() -> Command {
         .about("Evaluates Prometheus rule files and routes alerts")
         .subcommand_required(true)
         .subcommand(
-            Command::new("run").about("Run the router").arg(
-                Arg::new("config.file")
-                    .long("config.file")
-                    .action(ArgAction::Set),
-            ),
+            Command::new("run")
+                .about("Run the router: scrape, evaluate rules, serve the APIs")
+                .arg(
+                    Arg::new("config.file")
+                        .long("config.file")
+                        .default_value("vigie-router.yml")
+                        .help("Configuration file (Prometheus' and Alertmanager's keys)"),
+                )
+                .arg(
+                    Arg::new("web.listen-address")
+                        .long("web.listen-address")
+                        .default_value(":9093")
+                        .help("Address for the API and UI"),
+                )
+                .arg(
+                    Arg::new("web.external-url")
+                        .long("web.external-url")
+                        .help("URL the router is reachable at (links in alerts)"),
+                )
+                .arg(
+                    Arg::new("storage.path")
+                        .long("storage.path")
+                        .default_value("data/")
+                        .help("Directory for alert state and the notification log"),
+                )
+                .arg(
+                    Arg::new("storage.retention")
+                        .long("storage.retention")
+                        .default_value("6h")
+                        .help("How long the embedded store keeps samples"),
+                )
+                .arg(
+                    Arg::new("log.level")
+                        .long("log.level")
+                        .default_value("info")
+                        .value_parser(["debug", "info", "warn", "error"]),
+                ),
         )
         .subcommand(
             Command::new("check")
@@ -99,11 +134,78 @@ fn main() -> ExitCode {
             Some(("promql", p)) => test_promql(&files(p)),
             _ => ExitCode::from(2),
         },
+        Some(("run", r)) => run(r),
+        _ => ExitCode::from(2),
+    }
+}
+
+fn run(m: &ArgMatches) -> ExitCode {
+    let get = |n: &str| m.get_one::<String>(n).cloned().unwrap_or_default();
+    let level = match get("log.level").as_str() {
+        "debug" => LevelFilter::DEBUG,
+        "warn" => LevelFilter::WARN,
+        "error" => LevelFilter::ERROR,
+        _ => LevelFilter::INFO,
+    };
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            Targets::new()
+                .with_default(LevelFilter::WARN.min(level))
+                .with_target("vigie_router", level),
+        )
+        .init();
+    let retention = match vigie_promql::notation::parse_duration(&get("storage.retention")) {
+        Ok(r) if r > 0 => r,
         _ => {
-            eprintln!("vigie-router run: not implemented yet");
-            ExitCode::from(2)
+            eprintln!(
+                "--storage.retention: {:?} is not a positive duration",
+                get("storage.retention")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let listen = get("web.listen-address");
+    let external_url = m
+        .get_one::<String>("web.external-url")
+        .cloned()
+        .unwrap_or_else(|| {
+            let host = nix_hostname();
+            let port = listen.rsplit(':').next().unwrap_or("9093");
+            format!("http://{host}:{port}")
+        });
+    let opts = server::Options {
+        config_file: get("config.file").into(),
+        listen,
+        storage_path: get("storage.path").into(),
+        retention_ms: retention,
+        external_url: external_url.trim_end_matches('/').to_string(),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(server::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("vigie-router: {e:#}");
+            ExitCode::from(1)
         }
     }
+}
+
+fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 fn test_rules(m: &ArgMatches) -> ExitCode {

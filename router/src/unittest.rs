@@ -14,7 +14,9 @@ use vigie_promql::{Engine, Labels, MemoryStorage, Value, format_go_float};
 
 use crate::alerting::Context;
 use crate::rules::file;
-use crate::rules::group::{GroupState, RuleState};
+use std::cell::RefCell;
+
+use crate::rules::group::{GroupState, Local, RuleState};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -197,7 +199,8 @@ fn run(path: &Path, opts: &Options) -> Result<Vec<String>, String> {
     Ok(errors)
 }
 
-fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
+/// Expands a glob in the last path component; a plain path is returned as is.
+pub fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
     let s = pattern.display().to_string();
     if !s.contains(['*', '?', '[']) {
         return Ok(vec![pattern.to_path_buf()]);
@@ -310,8 +313,12 @@ fn run_group(
     let mut ts = 0;
     while ts <= max_eval {
         let mut eval_errors = Vec::new();
+        let backend = Local {
+            engine: &engine,
+            storage: RefCell::new(&mut storage),
+        };
         for g in states.iter_mut() {
-            g.eval(&engine, &mut storage, start + ts, &ctx);
+            g.eval(&backend, start + ts, &ctx);
             for r in &g.rules {
                 if let Some(e) = r.last_error() {
                     eval_errors.push(format!(

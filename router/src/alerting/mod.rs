@@ -40,6 +40,8 @@ pub struct Alert {
     pub fired_at: Option<i64>,
     pub resolved_at: Option<i64>,
     pub keep_firing_since: Option<i64>,
+    /// When this alert was last sent to external Alertmanagers.
+    pub last_sent_at: Option<i64>,
 }
 
 /// One alerting rule and its active alerts, keyed by label set.
@@ -129,6 +131,7 @@ impl AlertingRule {
                     fired_at: None,
                     resolved_at: None,
                     keep_firing_since: None,
+                    last_sent_at: None,
                 },
             );
         }

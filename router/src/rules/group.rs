@@ -4,6 +4,9 @@
 
 use std::collections::HashSet;
 
+use std::cell::RefCell;
+
+use promql_parser::parser::Expr;
 use vigie_promql::{Engine, Labels, METRIC_NAME, MemoryStorage, Sample, Storage, Value, stale_nan};
 
 use crate::alerting::{AlertingRule, Context};
@@ -17,6 +20,37 @@ pub trait Appender {
 impl Appender for MemoryStorage {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) {
         MemoryStorage::append(self, labels, t, v);
+    }
+}
+
+/// What rules are evaluated against: a query, and a place for their output.
+pub trait Backend {
+    /// `text` is the expression as written, for backends that send it elsewhere.
+    fn query(&self, expr: &Expr, text: &str, ts: i64) -> Result<Value, String>;
+    /// Stores rule output (recording rules, `ALERTS`); a backend without storage drops it.
+    fn append(&self, samples: &[(Labels, f64)], t: i64);
+}
+
+/// An in-process store evaluated with the embedded engine (rule unit tests, and the router's
+/// embedded mode through its own locking wrapper).
+pub struct Local<'a, S> {
+    pub engine: &'a Engine,
+    pub storage: RefCell<&'a mut S>,
+}
+
+impl<S: Storage + Appender> Backend for Local<'_, S> {
+    fn query(&self, expr: &Expr, _text: &str, ts: i64) -> Result<Value, String> {
+        let storage = self.storage.borrow();
+        self.engine
+            .instant(&**storage, expr, ts)
+            .map_err(|e| e.to_string())
+    }
+
+    fn append(&self, samples: &[(Labels, f64)], t: i64) {
+        let mut storage = self.storage.borrow_mut();
+        for (l, v) in samples {
+            storage.append(l, t, *v);
+        }
     }
 }
 
@@ -83,27 +117,47 @@ impl GroupState {
         }
     }
 
-    /// Evaluates every rule at `ts` against `storage`, writing results back into it.
-    pub fn eval<S: Storage + Appender>(
-        &mut self,
-        engine: &Engine,
-        storage: &mut S,
-        ts: i64,
-        ctx: &Context,
-    ) {
+    /// Takes over the state of `old` (the same group before a reload) for every rule that is
+    /// unchanged: alert timers keep running and stale markers still reach vanished series.
+    pub fn adopt(&mut self, old: &GroupState) {
+        for (i, new) in self.rules.iter_mut().enumerate() {
+            for (j, prev) in old.rules.iter().enumerate() {
+                match (&mut *new, prev) {
+                    (RuleState::Alerting { rule: n, .. }, RuleState::Alerting { rule: p, .. })
+                        if n.rule.name == p.rule.name
+                            && n.rule.expr_text == p.rule.expr_text
+                            && n.rule.labels == p.rule.labels =>
+                    {
+                        n.active = p.active.clone();
+                        self.written[i] = old.written[j].clone();
+                    }
+                    (
+                        RuleState::Recording { rule: n, .. },
+                        RuleState::Recording { rule: p, .. },
+                    ) if n.name == p.name && n.expr_text == p.expr_text && n.labels == p.labels => {
+                        self.written[i] = old.written[j].clone();
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Evaluates every rule at `ts`, writing results through the backend.
+    pub fn eval(&mut self, backend: &dyn Backend, ts: i64, ctx: &Context) {
         let query_ts = ts - self.group.query_offset.unwrap_or(0);
         for (i, state) in self.rules.iter_mut().enumerate() {
-            let (expr, rule_labels, name) = match state {
-                RuleState::Recording { rule, .. } => {
-                    (rule.expr.clone(), rule.labels.clone(), rule.name.clone())
-                }
-                RuleState::Alerting { rule, .. } => (
-                    rule.rule.expr.clone(),
-                    rule.rule.labels.clone(),
-                    rule.rule.name.clone(),
-                ),
+            let r = match state {
+                RuleState::Recording { rule, .. } => rule,
+                RuleState::Alerting { rule, .. } => &rule.rule,
             };
-            let result = match engine.instant(&*storage, &expr, query_ts) {
+            let (expr, text, rule_labels, name) = (
+                r.expr.clone(),
+                r.expr_text.clone(),
+                r.labels.clone(),
+                r.name.clone(),
+            );
+            let result = match backend.query(&expr, &text, query_ts) {
                 Ok(Value::Vector(v)) => Ok(v),
                 Ok(Value::Scalar(v)) => Ok(vec![Sample {
                     metric: Labels::new(),
@@ -111,7 +165,7 @@ impl GroupState {
                     v,
                 }]),
                 Ok(_) => Err("rule result is not a vector or scalar".to_string()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             };
             let output: Result<Vec<Sample>, String> = result.and_then(|samples| match state {
                 RuleState::Recording { .. } => record(
@@ -133,14 +187,16 @@ impl GroupState {
                 RuleState::Recording { last_error, .. }
                 | RuleState::Alerting { last_error, .. } => *last_error = error,
             }
+            let mut out: Vec<(Labels, f64)> = Vec::with_capacity(samples.len());
             let mut now: HashSet<Labels> = HashSet::with_capacity(samples.len());
             for s in samples {
-                storage.append(&s.metric, query_ts, s.v);
-                now.insert(s.metric);
+                now.insert(s.metric.clone());
+                out.push((s.metric, s.v));
             }
             for gone in self.written[i].difference(&now) {
-                storage.append(gone, query_ts, stale_nan());
+                out.push((gone.clone(), stale_nan()));
             }
+            backend.append(&out, query_ts);
             self.written[i] = now;
         }
     }

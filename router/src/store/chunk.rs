@@ -1,0 +1,268 @@
+//! Gorilla-compressed sample chunks (Facebook's "Gorilla" paper, as Prometheus' XOR chunks):
+//! timestamps as delta-of-delta in variable-width buckets, values as XOR with the previous
+//! value. Regular scrapes of slowly changing series cost one or two bits per sample.
+
+/// Samples per chunk before a new one starts (Prometheus uses 120).
+pub const CHUNK_SAMPLES: u16 = 120;
+
+#[derive(Debug, Default, Clone)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    /// Bits used in the last byte (0 = the last byte is full or there is none).
+    used: u8,
+}
+
+impl BitWriter {
+    fn bit(&mut self, b: bool) {
+        if self.used == 0 {
+            self.bytes.push(0);
+        }
+        if b {
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= 0x80 >> self.used;
+        }
+        self.used = (self.used + 1) % 8;
+    }
+
+    fn bits(&mut self, v: u64, n: u8) {
+        for i in (0..n).rev() {
+            self.bit((v >> i) & 1 == 1);
+        }
+    }
+}
+
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl BitReader<'_> {
+    fn bit(&mut self) -> Option<bool> {
+        let byte = *self.bytes.get(self.pos / 8)?;
+        let b = byte & (0x80 >> (self.pos % 8)) != 0;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn bits(&mut self, n: u8) -> Option<u64> {
+        let mut v = 0u64;
+        for _ in 0..n {
+            v = (v << 1) | u64::from(self.bit()?);
+        }
+        Some(v)
+    }
+}
+
+/// Delta-of-delta buckets: (prefix bits, prefix length, value bits).
+const BUCKETS: [(u64, u8, u8); 3] = [(0b10, 2, 14), (0b110, 3, 17), (0b1110, 4, 20)];
+
+fn fits(v: i64, bits: u8) -> bool {
+    let half = 1i64 << (bits - 1);
+    -half <= v && v < half
+}
+
+/// One chunk: an append-only bit stream plus the state needed to append to it.
+#[derive(Debug, Default, Clone)]
+pub struct Chunk {
+    w: BitWriter,
+    count: u16,
+    pub min_t: i64,
+    pub max_t: i64,
+    last_delta: i64,
+    last_v: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl Chunk {
+    pub fn len(&self) -> u16 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.count >= CHUNK_SAMPLES
+    }
+
+    /// Bytes the chunk occupies (its bit stream plus fixed fields).
+    pub fn bytes(&self) -> usize {
+        self.w.bytes.capacity() + std::mem::size_of::<Self>()
+    }
+
+    /// Appends a sample; the caller guarantees `t` is after the last one.
+    pub fn push(&mut self, t: i64, v: f64) {
+        let vb = v.to_bits();
+        match self.count {
+            0 => {
+                self.w.bits(t as u64, 64);
+                self.w.bits(vb, 64);
+                self.min_t = t;
+            }
+            1 => {
+                let delta = t - self.max_t;
+                self.w.bits(delta as u64, 64);
+                self.push_value(vb);
+                self.last_delta = delta;
+            }
+            _ => {
+                let delta = t - self.max_t;
+                let dod = delta - self.last_delta;
+                if dod == 0 {
+                    self.w.bit(false);
+                } else if let Some(&(prefix, plen, bits)) = BUCKETS.iter().find(|b| fits(dod, b.2))
+                {
+                    self.w.bits(prefix, plen);
+                    self.w.bits((dod as u64) & ((1u64 << bits) - 1), bits);
+                } else {
+                    self.w.bits(0b1111, 4);
+                    self.w.bits(dod as u64, 64);
+                }
+                self.push_value(vb);
+                self.last_delta = delta;
+            }
+        }
+        self.max_t = t;
+        self.last_v = vb;
+        self.count += 1;
+        if self.is_full() {
+            self.w.bytes.shrink_to_fit();
+        }
+    }
+
+    fn push_value(&mut self, vb: u64) {
+        let x = vb ^ self.last_v;
+        if x == 0 {
+            self.w.bit(false);
+            return;
+        }
+        self.w.bit(true);
+        let leading = (x.leading_zeros() as u8).min(31);
+        let trailing = x.trailing_zeros() as u8;
+        if self.count > 1
+            && self.leading != u8::MAX
+            && leading >= self.leading
+            && trailing >= self.trailing
+        {
+            // Reuse the previous window of meaningful bits.
+            self.w.bit(false);
+            let sig = 64 - self.leading - self.trailing;
+            self.w.bits(x >> self.trailing, sig);
+        } else {
+            self.w.bit(true);
+            let sig = 64 - leading - trailing;
+            self.w.bits(u64::from(leading), 5);
+            // 64 significant bits do not fit in 6 bits; 0 stands for 64.
+            self.w.bits(u64::from(sig) & 0x3f, 6);
+            self.w.bits(x >> trailing, sig);
+            self.leading = leading;
+            self.trailing = trailing;
+        }
+    }
+
+    /// Decodes every sample, oldest first.
+    pub fn samples(&self) -> Vec<(i64, f64)> {
+        let mut out = Vec::with_capacity(self.count as usize);
+        let mut r = BitReader {
+            bytes: &self.w.bytes,
+            pos: 0,
+        };
+        let mut decode = || -> Option<()> {
+            let (mut t, mut vb) = (r.bits(64)? as i64, r.bits(64)?);
+            out.push((t, f64::from_bits(vb)));
+            let (mut delta, mut leading, mut trailing) = (0i64, 0u8, 0u8);
+            for i in 1..self.count {
+                if i == 1 {
+                    delta = r.bits(64)? as i64;
+                } else {
+                    let mut dod = 0i64;
+                    if r.bit()? {
+                        let mut bucket = None;
+                        for b in &BUCKETS {
+                            if !r.bit()? {
+                                bucket = Some(b.2);
+                                break;
+                            }
+                        }
+                        dod = match bucket {
+                            Some(bits) => {
+                                let raw = r.bits(bits)?;
+                                // Sign-extend from `bits`.
+                                let shift = 64 - u32::from(bits);
+                                ((raw << shift) as i64) >> shift
+                            }
+                            None => r.bits(64)? as i64,
+                        };
+                    }
+                    delta += dod;
+                }
+                t += delta;
+                if r.bit()? {
+                    if r.bit()? {
+                        leading = r.bits(5)? as u8;
+                        let mut sig = r.bits(6)? as u8;
+                        if sig == 0 {
+                            sig = 64;
+                        }
+                        trailing = 64 - leading - sig;
+                    }
+                    let sig = 64 - leading - trailing;
+                    vb ^= r.bits(sig)? << trailing;
+                }
+                out.push((t, f64::from_bits(vb)));
+            }
+            Some(())
+        };
+        let _ = decode();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let mut c = Chunk::default();
+        let mut want = Vec::new();
+        let values = [
+            1.0,
+            1.0,
+            2.5,
+            -3.0,
+            f64::NAN,
+            f64::INFINITY,
+            1e300,
+            0.1,
+            0.1,
+            0.2,
+            12345.678,
+        ];
+        let mut t = 1_700_000_000_000i64;
+        for (i, v) in values.iter().cycle().take(120).enumerate() {
+            t += [15_000, 15_000, 15_003, 14_990, 1, 100_000, 15_000_000][i % 7];
+            c.push(t, *v);
+            want.push((t, *v));
+        }
+        let got = c.samples();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.0, w.0);
+            assert_eq!(g.1.to_bits(), w.1.to_bits());
+        }
+        assert!(c.is_full());
+    }
+
+    #[test]
+    fn regular_counters_are_small() {
+        let mut c = Chunk::default();
+        for i in 0..120i64 {
+            c.push(i * 15_000, (i * 7) as f64);
+        }
+        // 16 bytes of header plus a few bits a sample.
+        assert!(c.w.bytes.len() < 16 + 120 * 2, "{} bytes", c.w.bytes.len());
+    }
+}

@@ -1,0 +1,263 @@
+//! The embedded store: series in memory as Gorilla-compressed chunks, an inverted index of
+//! label pairs for selection, and a retention window. It answers the evaluator through
+//! [`vigie_promql::Storage`].
+
+pub mod chunk;
+
+use std::collections::HashMap;
+
+use promql_parser::label::{MatchOp, Matcher};
+use vigie_promql::{Labels, Series, Storage, matches};
+
+use crate::rules::group::Appender;
+use chunk::Chunk;
+
+#[derive(Debug, Default)]
+struct MemSeries {
+    labels: Labels,
+    chunks: Vec<Chunk>,
+}
+
+impl MemSeries {
+    fn last_t(&self) -> Option<i64> {
+        self.chunks.last().map(|c| c.max_t)
+    }
+}
+
+/// Counts for `/metrics` and the benchmark.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub series: usize,
+    pub samples: usize,
+    pub chunk_bytes: usize,
+}
+
+/// Series and their samples; series without samples in the window are dropped.
+#[derive(Debug, Default)]
+pub struct Store {
+    series: Vec<Option<MemSeries>>,
+    free: Vec<u32>,
+    by_labels: HashMap<Labels, u32>,
+    /// `(label name, value)` → series ids, ascending.
+    postings: HashMap<(String, String), Vec<u32>>,
+    /// Samples refused because they were not newer than the series' last one.
+    pub out_of_order: u64,
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn id(&mut self, labels: &Labels) -> u32 {
+        if let Some(&id) = self.by_labels.get(labels) {
+            return id;
+        }
+        let s = MemSeries {
+            labels: labels.clone(),
+            chunks: Vec::new(),
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.series[id as usize] = Some(s);
+                id
+            }
+            None => {
+                self.series.push(Some(s));
+                (self.series.len() - 1) as u32
+            }
+        };
+        for (k, v) in labels.iter() {
+            let list = self
+                .postings
+                .entry((k.to_string(), v.to_string()))
+                .or_default();
+            let at = list.partition_point(|&x| x < id);
+            list.insert(at, id);
+        }
+        self.by_labels.insert(labels.clone(), id);
+        id
+    }
+
+    /// Appends a sample; one not newer than the series' last sample is dropped and counted.
+    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) {
+        let id = self.id(labels);
+        let Some(s) = self.series[id as usize].as_mut() else {
+            return;
+        };
+        if s.last_t().is_some_and(|last| t <= last) {
+            self.out_of_order += 1;
+            return;
+        }
+        match s.chunks.last_mut() {
+            Some(c) if !c.is_full() => c.push(t, v),
+            _ => {
+                let mut c = Chunk::default();
+                c.push(t, v);
+                s.chunks.push(c);
+            }
+        }
+    }
+
+    /// The last sample time of a series, if it exists.
+    pub fn last_timestamp(&self, labels: &Labels) -> Option<i64> {
+        let id = *self.by_labels.get(labels)?;
+        self.series[id as usize].as_ref()?.last_t()
+    }
+
+    /// Drops chunks entirely older than `mint`, and series left empty.
+    pub fn truncate_before(&mut self, mint: i64) {
+        let mut dead = Vec::new();
+        for (id, slot) in self.series.iter_mut().enumerate() {
+            if let Some(s) = slot {
+                s.chunks.retain(|c| c.max_t >= mint);
+                if s.chunks.is_empty() {
+                    dead.push(id as u32);
+                }
+            }
+        }
+        for id in dead {
+            if let Some(s) = self.series[id as usize].take() {
+                self.by_labels.remove(&s.labels);
+                for (k, v) in s.labels.iter() {
+                    let key = (k.to_string(), v.to_string());
+                    if let Some(list) = self.postings.get_mut(&key) {
+                        list.retain(|&x| x != id);
+                        if list.is_empty() {
+                            self.postings.remove(&key);
+                        }
+                    }
+                }
+                self.free.push(id);
+            }
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut st = Stats::default();
+        for s in self.series.iter().flatten() {
+            st.series += 1;
+            for c in &s.chunks {
+                st.samples += c.len() as usize;
+                st.chunk_bytes += c.bytes();
+            }
+        }
+        st
+    }
+
+    /// Candidate series ids for the matchers: the smallest posting list of an equality matcher,
+    /// or every series.
+    fn candidates(&self, matchers: &[Matcher]) -> Vec<u32> {
+        let mut best: Option<&Vec<u32>> = None;
+        for m in matchers {
+            if m.op == MatchOp::Equal && !m.value.is_empty() {
+                match self.postings.get(&(m.name.clone(), m.value.clone())) {
+                    None => return Vec::new(),
+                    Some(list) => {
+                        if best.is_none_or(|b| list.len() < b.len()) {
+                            best = Some(list);
+                        }
+                    }
+                }
+            }
+        }
+        match best {
+            Some(list) => list.clone(),
+            None => (0..self.series.len() as u32).collect(),
+        }
+    }
+
+    /// Label sets of series matching any of the selectors (all series for none), with samples
+    /// in `[mint, maxt]`: the `series` API.
+    pub fn series_labels(&self, selectors: &[Vec<Matcher>], mint: i64, maxt: i64) -> Vec<Labels> {
+        let mut out: Vec<Labels> = Vec::new();
+        let all = [Vec::new()];
+        let selectors = if selectors.is_empty() {
+            &all[..]
+        } else {
+            selectors
+        };
+        let mut seen = std::collections::HashSet::new();
+        for sel in selectors {
+            for id in self.candidates(sel) {
+                let Some(s) = self.series[id as usize].as_ref() else {
+                    continue;
+                };
+                if matches(&s.labels, sel)
+                    && s.chunks.iter().any(|c| c.max_t >= mint && c.min_t <= maxt)
+                    && seen.insert(id)
+                {
+                    out.push(s.labels.clone());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Storage for Store {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
+        let mut out = Vec::new();
+        for id in self.candidates(matchers) {
+            let Some(s) = self.series[id as usize].as_ref() else {
+                continue;
+            };
+            if !matches(&s.labels, matchers) {
+                continue;
+            }
+            let mut points = Vec::new();
+            for c in &s.chunks {
+                if c.max_t < mint || c.min_t > maxt {
+                    continue;
+                }
+                points.extend(
+                    c.samples()
+                        .into_iter()
+                        .filter(|p| p.0 >= mint && p.0 <= maxt),
+                );
+            }
+            if !points.is_empty() {
+                out.push(Series {
+                    metric: s.labels.clone(),
+                    points,
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Appender for Store {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) {
+        Store::append(self, labels, t, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_and_truncate() {
+        let mut st = Store::new();
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "up"), ("job", "b")]);
+        for i in 0..300 {
+            st.append(&a, i * 1000, i as f64);
+            st.append(&b, i * 1000, 1.0);
+        }
+        st.append(&a, 5, 0.0);
+        assert_eq!(st.out_of_order, 1);
+        let m = vec![Matcher::new(MatchOp::Equal, "job", "a")];
+        let got = st.select(&m, 100_000, 100_500);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].points, vec![(100_000, 100.0)]);
+        assert_eq!(st.stats().samples, 600);
+        st.truncate_before(250_000);
+        assert_eq!(st.select(&m, 0, 400_000)[0].points[0].0, 240_000);
+        st.truncate_before(1_000_000);
+        assert_eq!(st.stats().series, 0);
+        assert!(st.select(&m, 0, i64::MAX).is_empty());
+    }
+}

@@ -68,6 +68,11 @@ fn command() -> Command {
                 .about("Check rule files")
                 .subcommand_required(true)
                 .subcommand(
+                    Command::new("config")
+                        .about("Check configuration files and the rule files they name")
+                        .arg(files_arg()),
+                )
+                .subcommand(
                     Command::new("rules")
                         .about("Check rule files, like promtool check rules")
                         .arg(
@@ -123,6 +128,12 @@ fn main() -> ExitCode {
                     .get_one::<String>("lint")
                     .is_some_and(|l| l == "duplicate-rules");
                 let report = check::rules(&files(r), lint, r.get_flag("lint-fatal"));
+                print!("{}", report.stdout);
+                eprint!("{}", report.stderr);
+                ExitCode::from(report.code)
+            }
+            Some(("config", f)) => {
+                let report = check::config(&files(f));
                 print!("{}", report.stdout);
                 eprint!("{}", report.stderr);
                 ExitCode::from(report.code)

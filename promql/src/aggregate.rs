@@ -32,17 +32,26 @@ fn group_key(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     }
 }
 
+fn group_hash(l: &Labels, m: &Option<LabelModifier>) -> u64 {
+    match m {
+        None => 0,
+        Some(LabelModifier::Include(by)) => l.project_hash(&by.labels, true),
+        Some(LabelModifier::Exclude(without)) => l.project_hash(&without.labels, false),
+    }
+}
+
 /// Groups samples in the order their group first appears (the order Prometheus returns).
+/// Groups are found by a hash of the grouping labels; the label set is built once per group.
 fn groups(samples: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<(Labels, Vec<Sample>)> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<u64, usize> = HashMap::new();
     let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
     for s in samples {
-        let key = group_key(&s.metric, m);
-        match index.get(&key) {
+        let h = group_hash(&s.metric, m);
+        match index.get(&h) {
             Some(&i) => out[i].1.push(s),
             None => {
-                index.insert(key.clone(), out.len());
-                out.push((key, vec![s]));
+                index.insert(h, out.len());
+                out.push((group_key(&s.metric, m), vec![s]));
             }
         }
     }

@@ -14,6 +14,11 @@ pub(crate) fn eval(ctx: &Ctx, b: &BinaryExpr, ts: i64) -> Result<Value> {
     let op = b.op.id();
     let return_bool = b.return_bool();
     let lhs = ctx.eval(&b.lhs, ts)?;
+    // `and` and `unless` of an empty left side are empty whatever the right side holds: skip
+    // evaluating it (alert rules are mostly `condition and more conditions`, usually false).
+    if matches!(op, T_LAND | T_LUNLESS) && matches!(&lhs, Value::Vector(v) if v.is_empty()) {
+        return Ok(Value::Vector(Vec::new()));
+    }
     let rhs = ctx.eval(&b.rhs, ts)?;
     match (lhs, rhs) {
         (Value::Scalar(l), Value::Scalar(r)) => {
@@ -126,27 +131,36 @@ fn signature(l: &Labels, matching: &Option<LabelModifier>) -> Labels {
     }
 }
 
+/// [`signature`] as a hash, which is what matching keys on (no label set is built).
+fn sig_hash(l: &Labels, matching: &Option<LabelModifier>) -> u64 {
+    match matching {
+        Some(LabelModifier::Include(on)) => l.project_hash(&on.labels, true),
+        Some(LabelModifier::Exclude(ign)) => l.project_hash(&ign.labels, false),
+        None => l.project_hash(&[], false),
+    }
+}
+
 fn and(l: Vec<Sample>, r: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<Sample> {
-    let right: HashSet<Labels> = r.iter().map(|s| signature(&s.metric, m)).collect();
+    let right: HashSet<u64> = r.iter().map(|s| sig_hash(&s.metric, m)).collect();
     l.into_iter()
-        .filter(|s| right.contains(&signature(&s.metric, m)))
+        .filter(|s| right.contains(&sig_hash(&s.metric, m)))
         .collect()
 }
 
 fn or(l: Vec<Sample>, r: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<Sample> {
-    let left: HashSet<Labels> = l.iter().map(|s| signature(&s.metric, m)).collect();
+    let left: HashSet<u64> = l.iter().map(|s| sig_hash(&s.metric, m)).collect();
     let mut out = l;
     out.extend(
         r.into_iter()
-            .filter(|s| !left.contains(&signature(&s.metric, m))),
+            .filter(|s| !left.contains(&sig_hash(&s.metric, m))),
     );
     out
 }
 
 fn unless(l: Vec<Sample>, r: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<Sample> {
-    let right: HashSet<Labels> = r.iter().map(|s| signature(&s.metric, m)).collect();
+    let right: HashSet<u64> = r.iter().map(|s| sig_hash(&s.metric, m)).collect();
     l.into_iter()
-        .filter(|s| !right.contains(&signature(&s.metric, m)))
+        .filter(|s| !right.contains(&sig_hash(&s.metric, m)))
         .collect()
 }
 
@@ -170,10 +184,11 @@ fn vector_vector(
         _ => &[],
     };
 
-    let mut one_by_sig: HashMap<Labels, &Sample> = HashMap::with_capacity(one.len());
+    let mut one_by_sig: HashMap<u64, &Sample> = HashMap::with_capacity(one.len());
     for s in &one {
-        let sig = signature(&s.metric, matching);
-        if let Some(prev) = one_by_sig.insert(sig.clone(), s) {
+        let sig = sig_hash(&s.metric, matching);
+        if let Some(prev) = one_by_sig.insert(sig, s) {
+            let sig = signature(&s.metric, matching);
             let side = if one_to_many { "left" } else { "right" };
             return eval_err(format!(
                 "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
@@ -185,11 +200,11 @@ fn vector_vector(
     }
 
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
-    let mut matched: HashSet<Labels> = HashSet::new();
-    let mut inserted: HashSet<(Labels, Labels)> = HashSet::new();
+    let mut matched: HashSet<u64> = HashSet::new();
+    let mut inserted: HashSet<(u64, Labels)> = HashSet::new();
     let mut out = Vec::new();
     for s in &many {
-        let sig = signature(&s.metric, matching);
+        let sig = sig_hash(&s.metric, matching);
         let Some(o) = one_by_sig.get(&sig) else {
             continue;
         };

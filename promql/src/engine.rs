@@ -171,6 +171,23 @@ impl Ctx<'_> {
         base - offset_ms(offset)
     }
 
+    fn select_latest(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Vec<(Labels, i64, f64)> {
+        let alternatives = selector_matchers(vs);
+        if alternatives.len() == 1 {
+            return self.storage.select_latest(&alternatives[0], mint, maxt);
+        }
+        let mut seen = HashMap::new();
+        let mut out = Vec::new();
+        for alt in alternatives {
+            for s in self.storage.select_latest(&alt, mint, maxt) {
+                if seen.insert(s.0.clone(), ()).is_none() {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
     fn select(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Vec<Series> {
         let alternatives = selector_matchers(vs);
         if alternatives.len() == 1 {
@@ -233,16 +250,9 @@ impl Ctx<'_> {
     pub fn instant_selector(&self, vs: &VectorSelector, ts: i64) -> Vec<Sample> {
         let t = self.reference_time(&vs.at, &vs.offset, ts);
         let mint = t.saturating_sub(self.engine.lookback_ms) + 1;
-        self.select(vs, mint, t)
+        self.select_latest(vs, mint, t)
             .into_iter()
-            .filter_map(|s| {
-                let &(pt, v) = s.points.last()?;
-                (!is_stale_nan(v)).then_some(Sample {
-                    metric: s.metric,
-                    t: pt,
-                    v,
-                })
-            })
+            .filter_map(|(metric, pt, v)| (!is_stale_nan(v)).then_some(Sample { metric, t: pt, v }))
             .collect()
     }
 

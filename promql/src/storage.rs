@@ -14,6 +14,15 @@ pub trait Storage {
     /// Every series matching all `matchers` that has at least one sample in `[mint, maxt]`,
     /// with exactly those samples, oldest first.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series>;
+
+    /// The latest sample in `[mint, maxt]` of every matching series: what an instant selector
+    /// needs. Stores that know their last samples answer without decoding whole windows.
+    fn select_latest(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, i64, f64)> {
+        self.select(matchers, mint, maxt)
+            .into_iter()
+            .filter_map(|s| s.points.last().map(|&(t, v)| (s.metric, t, v)))
+            .collect()
+    }
 }
 
 /// Whether a label set satisfies every matcher (a missing label matches as the empty string).

@@ -1,6 +1,7 @@
 //! The values PromQL computes with: label sets, samples, series and the four result types.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The staleness marker Prometheus writes when a series disappears: a NaN with a fixed bit
 /// pattern, told apart from an ordinary NaN value by its bits.
@@ -20,12 +21,14 @@ pub fn is_stale_nan(v: f64) -> bool {
 pub const METRIC_NAME: &str = "__name__";
 
 /// A label set, sorted by name, without empty values (an empty value means "no such label").
+/// Shared behind an `Arc`: selectors hand the same label set to many results, so a clone is a
+/// reference count, and the few changes (dropping the name, setting a label) copy on write.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Vec<(String, String)>);
+pub struct Labels(Arc<Vec<(String, String)>>);
 
 impl Labels {
     pub fn new() -> Self {
-        Labels(Vec::new())
+        Labels(Arc::new(Vec::new()))
     }
 
     /// Builds a label set from pairs in any order; later duplicates win, empty values are dropped.
@@ -57,14 +60,14 @@ impl Labels {
         match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
             Ok(i) => {
                 if value.is_empty() {
-                    self.0.remove(i);
-                } else {
-                    self.0[i].1 = value;
+                    Arc::make_mut(&mut self.0).remove(i);
+                } else if self.0[i].1 != value {
+                    Arc::make_mut(&mut self.0)[i].1 = value;
                 }
             }
             Err(i) => {
                 if !value.is_empty() {
-                    self.0.insert(i, (name.to_string(), value));
+                    Arc::make_mut(&mut self.0).insert(i, (name.to_string(), value));
                 }
             }
         }
@@ -72,7 +75,7 @@ impl Labels {
 
     pub fn remove(&mut self, name: &str) {
         if let Ok(i) = self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
-            self.0.remove(i);
+            Arc::make_mut(&mut self.0).remove(i);
         }
     }
 
@@ -101,7 +104,7 @@ impl Labels {
     /// The labels named in `names` (`keep = true`) or all but those (`keep = false`).
     /// `without` grouping always drops the metric name too.
     pub fn project(&self, names: &[String], keep: bool) -> Labels {
-        Labels(
+        Labels(Arc::new(
             self.0
                 .iter()
                 .filter(|(k, _)| {
@@ -114,7 +117,7 @@ impl Labels {
                 })
                 .cloned()
                 .collect(),
-        )
+        ))
     }
 }
 
@@ -132,6 +135,28 @@ impl Labels {
         }
         out.push('}');
         out
+    }
+}
+
+impl Labels {
+    /// A hash of [`Labels::project`]'s result, without building it: grouping and vector
+    /// matching key on this (as Prometheus keys on label signatures).
+    pub fn project_hash(&self, names: &[String], keep: bool) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        for (k, v) in self.0.iter() {
+            let listed = names.iter().any(|n| n == k);
+            let included = if keep {
+                listed
+            } else {
+                !listed && k != METRIC_NAME
+            };
+            if included {
+                k.hash(&mut h);
+                v.hash(&mut h);
+            }
+        }
+        h.finish()
     }
 }
 

@@ -85,6 +85,7 @@ impl AlertingRule {
         group_labels: &[(String, String)],
         limit: u64,
         ctx: &Context,
+        query: Option<template::QueryFn>,
     ) -> Result<Vec<Sample>, String> {
         let (hold, keep_firing_for) = self.durations();
         let annotations_tmpl = match &self.rule.kind {
@@ -104,6 +105,7 @@ impl AlertingRule {
                 external_labels: ctx.external_labels,
                 external_url: ctx.external_url,
                 value: s.v,
+                query,
             };
             let mut labels = s.metric.without_name();
             for (k, v) in group_labels.iter().chain(&self.rule.labels) {

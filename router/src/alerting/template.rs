@@ -7,12 +7,18 @@
 //! and renders a missing label as the empty string.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 
 use gotmpl::parse::{CommandNode, Expr as TExpr, ListNode, Node, SmolStr};
 use gotmpl::{Template, TemplateError, Value};
 use regex::Regex;
 use vigie_exposition::float::go_string;
+
+/// A query result as templates see it: each sample's labels and value.
+pub type QueryResult = Result<Vec<(Vec<(String, String)>, f64)>, String>;
+
+/// Runs a PromQL query for the template `query` function.
+pub type QueryFn<'a> = &'a dyn Fn(&str) -> QueryResult;
 
 /// What a template sees.
 pub struct Data<'a> {
@@ -20,6 +26,8 @@ pub struct Data<'a> {
     pub external_labels: &'a [(String, String)],
     pub external_url: &'a str,
     pub value: f64,
+    /// The data source for `query`; without one, `query` is an error.
+    pub query: Option<QueryFn<'a>>,
 }
 
 const HEADER: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
@@ -111,10 +119,92 @@ pub fn expand(name: &str, text: &str, data: &Data) -> Result<String, String> {
     if !text.contains("{{") {
         return Ok(text.to_string());
     }
-    let t = build(name, text)?;
     let v = data_value(data);
-    t.execute_template_to_string(ENTRY, &v)
-        .map_err(|e| format!("error executing template {name}: {e}"))
+    let exec = |t: Template| {
+        t.execute_template_to_string(ENTRY, &v)
+            .map_err(|e| format!("error executing template {name}: {e}"))
+    };
+    match data.query {
+        Some(query) if text.contains("query") => with_query(name, text, query, exec),
+        _ => exec(cached(name, text)?),
+    }
+}
+
+/// Parsed templates by (name, text): an alert's annotations are expanded at every evaluation
+/// for every alert, and parsing dominates expanding.
+fn cached(name: &str, text: &str) -> Result<Template, String> {
+    static CACHE: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<(String, String), Template>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let key = (name.to_string(), text.to_string());
+    if let Some(t) = CACHE.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(t.clone());
+    }
+    let t = build(name, text)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    // Reloads leave old texts behind; a bound keeps them from piling up.
+    if cache.len() > 10_000 {
+        cache.clear();
+    }
+    cache.insert(key, t.clone());
+    Ok(t)
+}
+
+type Request = (String, mpsc::Sender<Result<Value, String>>);
+
+/// Template functions must be `'static`, but the data source is borrowed for one evaluation:
+/// the template runs on a scoped thread and asks this thread, which holds the data source,
+/// for each query over a channel.
+fn with_query(
+    name: &str,
+    text: &str,
+    query: QueryFn,
+    exec: impl FnOnce(Template) -> Result<String, String> + Send,
+) -> Result<String, String> {
+    let (tx, rx) = mpsc::channel::<Request>();
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            let t = build_with(name, text, move |t| {
+                t.func("query", move |args| {
+                    let (reply, answer) = mpsc::channel();
+                    tx.send((str_arg(args, 0), reply))
+                        .map_err(|_| err("query() is not available"))?;
+                    answer
+                        .recv()
+                        .map_err(|_| err("query() is not available"))?
+                        .map_err(err)
+                })
+            })?;
+            exec(t)
+        });
+        // Serve queries until the template is done and its functions (the senders) are gone.
+        while let Ok((q, reply)) = rx.recv() {
+            let result = query(&q).map(|samples| {
+                let list: Vec<Value> = samples
+                    .into_iter()
+                    .map(|(labels, v)| {
+                        let mut m: BTreeMap<Arc<str>, Value> = BTreeMap::new();
+                        m.insert("Labels".into(), string_map(&labels));
+                        m.insert("Value".into(), Value::Float(v));
+                        Value::Map(Arc::new(m))
+                    })
+                    .collect();
+                Value::List(list.into())
+            });
+            let _ = reply.send(result);
+        }
+        worker
+            .join()
+            .unwrap_or_else(|_| Err("template execution panicked".into()))
+    })
+}
+
+fn string_map(pairs: &[(String, String)]) -> Value {
+    let m: BTreeMap<Arc<str>, Value> = pairs
+        .iter()
+        .map(|(k, v)| (Arc::from(k.as_str()), Value::String(Arc::from(v.as_str()))))
+        .collect();
+    Value::Map(Arc::new(m))
 }
 
 /// Expands, and on failure yields Prometheus' `<error expanding template: …>` text.
@@ -123,13 +213,7 @@ pub fn expand_or_error(name: &str, text: &str, data: &Data) -> String {
 }
 
 fn data_value(d: &Data) -> Value {
-    let map = |pairs: &[(String, String)]| {
-        let m: BTreeMap<Arc<str>, Value> = pairs
-            .iter()
-            .map(|(k, v)| (Arc::from(k.as_str()), Value::String(Arc::from(v.as_str()))))
-            .collect();
-        Value::Map(Arc::new(m))
-    };
+    let map = string_map;
     let mut top: BTreeMap<Arc<str>, Value> = BTreeMap::new();
     top.insert("Labels".into(), map(d.labels));
     top.insert("ExternalLabels".into(), map(d.external_labels));
@@ -142,8 +226,18 @@ fn data_value(d: &Data) -> Value {
 }
 
 fn build(name: &str, text: &str) -> Result<Template, String> {
+    build_with(name, text, |t| t)
+}
+
+/// Parses with Prometheus' functions plus what `extra` registers (before parsing, as gotmpl
+/// requires).
+fn build_with(
+    name: &str,
+    text: &str,
+    extra: impl FnOnce(Template) -> Template,
+) -> Result<Template, String> {
     let source = format!("{HEADER}{text}");
-    let t = with_functions(Template::new(name))
+    let t = extra(with_functions(Template::new(name)))
         .parse(&source)
         .map_err(|e| without_header_offset(name, &e.to_string()))?;
     let mut tree = t
@@ -522,6 +616,7 @@ mod tests {
             external_labels: &[("dc".to_string(), "par1".to_string())],
             external_url: "http://router:9093",
             value,
+            query: None,
         };
         expand("t", text, &data).unwrap()
     }
@@ -578,9 +673,54 @@ mod tests {
     }
 
     #[test]
+    fn query_reaches_the_data_source() {
+        let q = |expr: &str| -> super::QueryResult {
+            assert_eq!(expr, "up{instance=\"host1:9100\"}");
+            Ok(vec![(
+                vec![("instance".to_string(), "host1:9100".to_string())],
+                0.25,
+            )])
+        };
+        let labels = vec![("instance".to_string(), "host1:9100".to_string())];
+        let data = Data {
+            labels: &labels,
+            external_labels: &[],
+            external_url: "",
+            value: 0.0,
+            query: Some(&q),
+        };
+        let text = r#"{{ with printf "up{instance=%q}" $labels.instance | query }}{{ . | first | value | humanizePercentage }} on {{ . | first | label "instance" }}{{ end }}"#;
+        assert_eq!(expand("t", text, &data).unwrap(), "25% on host1:9100");
+    }
+
+    #[test]
     fn bad_templates_are_reported() {
         assert!(check("t", "{{ $value ").is_err());
         assert!(check("t", "{{ nosuchfunc $value }}").is_err());
         assert!(check("t", "plain text").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    #[test]
+    #[ignore]
+    fn expansion_cost() {
+        let labels = vec![
+            ("instance".to_string(), "host1:9100".to_string()),
+            ("job".to_string(), "node".to_string()),
+        ];
+        let data = super::Data {
+            labels: &labels,
+            external_labels: &[],
+            external_url: "",
+            value: 512.3,
+            query: None,
+        };
+        let t0 = std::time::Instant::now();
+        for _ in 0..1000 {
+            super::expand("t", "{{ printf \"%.0f\" $value }} major page faults per second on {{ $labels.instance }}.", &data).unwrap();
+        }
+        eprintln!("per expansion: {:?}", t0.elapsed() / 1000);
     }
 }

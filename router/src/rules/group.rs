@@ -176,7 +176,33 @@ impl GroupState {
                     self.group.limit,
                 ),
                 RuleState::Alerting { rule, .. } => {
-                    rule.eval(ts, samples, &self.group.labels, self.group.limit, ctx)
+                    // Templates' `query` runs against the same data, at the same time.
+                    let query = |q: &str| -> crate::alerting::template::QueryResult {
+                        let expr = vigie_promql::parse(q).map_err(|e| e.to_string())?;
+                        match backend.query(&expr, q, query_ts)? {
+                            Value::Vector(v) => Ok(v
+                                .into_iter()
+                                .map(|s| {
+                                    let l = s
+                                        .metric
+                                        .iter()
+                                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                                        .collect();
+                                    (l, s.v)
+                                })
+                                .collect()),
+                            Value::Scalar(v) => Ok(vec![(Vec::new(), v)]),
+                            other => Err(format!("query returned a {}", other.type_name())),
+                        }
+                    };
+                    rule.eval(
+                        ts,
+                        samples,
+                        &self.group.labels,
+                        self.group.limit,
+                        ctx,
+                        Some(&query),
+                    )
                 }
             });
             let (samples, error) = match output {

@@ -24,9 +24,20 @@ impl BitWriter {
         self.used = (self.used + 1) % 8;
     }
 
+    /// Appends the low `n` bits of `v`, most significant first, a byte at a time.
     fn bits(&mut self, v: u64, n: u8) {
-        for i in (0..n).rev() {
-            self.bit((v >> i) & 1 == 1);
+        let mut left = n as u32;
+        while left > 0 {
+            if self.used == 0 {
+                self.bytes.push(0);
+            }
+            let room = 8 - self.used as u32;
+            let take = room.min(left);
+            let chunk = ((v >> (left - take)) & ((1u64 << take) - 1)) as u8;
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= chunk << (room - take);
+            self.used = ((self.used as u32 + take) % 8) as u8;
+            left -= take;
         }
     }
 }
@@ -44,11 +55,44 @@ impl BitReader<'_> {
         Some(b)
     }
 
-    fn bits(&mut self, n: u8) -> Option<u64> {
-        let mut v = 0u64;
-        for _ in 0..n {
-            v = (v << 1) | u64::from(self.bit()?);
+    /// The 64 bits starting at the current position (zeros past the end).
+    fn peek64(&self) -> u64 {
+        let byte = self.pos / 8;
+        let off = (self.pos % 8) as u32;
+        let (hi, lo) = match self.bytes.get(byte..byte + 9) {
+            Some(b) => (
+                u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+                u64::from(b[8]),
+            ),
+            None => {
+                let mut buf = [0u8; 9];
+                let tail = self.bytes.get(byte..).unwrap_or(&[]);
+                buf[..tail.len()].copy_from_slice(tail);
+                (
+                    u64::from_be_bytes([
+                        buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7],
+                    ]),
+                    u64::from(buf[8]),
+                )
+            }
+        };
+        if off == 0 {
+            hi
+        } else {
+            (hi << off) | (lo >> (8 - off))
         }
+    }
+
+    /// Reads `n` (≤ 64) bits, most significant first.
+    fn bits(&mut self, n: u8) -> Option<u64> {
+        if n == 0 {
+            return Some(0);
+        }
+        if self.pos + n as usize > self.bytes.len() * 8 {
+            return None;
+        }
+        let v = self.peek64() >> (64 - u32::from(n));
+        self.pos += n as usize;
         Some(v)
     }
 }
@@ -85,6 +129,11 @@ impl Chunk {
 
     pub fn is_full(&self) -> bool {
         self.count >= CHUNK_SAMPLES
+    }
+
+    /// Bytes of the encoded bit stream alone.
+    pub fn stream_bytes(&self) -> usize {
+        self.w.bytes.len()
     }
 
     /// Bytes the chunk occupies (its bit stream plus fixed fields).
@@ -127,9 +176,6 @@ impl Chunk {
         self.max_t = t;
         self.last_v = vb;
         self.count += 1;
-        if self.is_full() {
-            self.w.bytes.shrink_to_fit();
-        }
     }
 
     fn push_value(&mut self, vb: u64) {
@@ -162,18 +208,88 @@ impl Chunk {
         }
     }
 
+    /// The chunk reduced to what reading needs, once it is full.
+    pub fn seal(self) -> Sealed {
+        Sealed {
+            data: self.w.bytes.into_boxed_slice(),
+            count: self.count,
+            min_t: self.min_t,
+            max_t: self.max_t,
+        }
+    }
+
     /// Decodes every sample, oldest first.
     pub fn samples(&self) -> Vec<(i64, f64)> {
         let mut out = Vec::with_capacity(self.count as usize);
-        let mut r = BitReader {
-            bytes: &self.w.bytes,
-            pos: 0,
+        decode(&self.w.bytes, self.count, i64::MIN, i64::MAX, &mut out);
+        out
+    }
+
+    /// Appends the samples in `[mint, maxt]` to `out`.
+    pub fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
+        decode(&self.w.bytes, self.count, mint, maxt, out);
+    }
+}
+
+/// A full chunk: its bit stream and time bounds, nothing else.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    data: Box<[u8]>,
+    count: u16,
+    pub min_t: i64,
+    pub max_t: i64,
+}
+
+impl Sealed {
+    pub fn len(&self) -> u16 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn stream_bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.data.len() + std::mem::size_of::<Self>()
+    }
+
+    pub fn samples(&self) -> Vec<(i64, f64)> {
+        let mut out = Vec::with_capacity(self.count as usize);
+        decode(&self.data, self.count, i64::MIN, i64::MAX, &mut out);
+        out
+    }
+
+    /// Appends the samples in `[mint, maxt]` to `out`.
+    pub fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
+        decode(&self.data, self.count, mint, maxt, out);
+    }
+}
+
+/// Decodes the samples of a chunk's bit stream that fall in `[mint, maxt]` into `out`,
+/// stopping at the first one past `maxt`.
+fn decode(bytes: &[u8], count: u16, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
+    {
+        let mut r = BitReader { bytes, pos: 0 };
+        let mut keep = |t: i64, v: u64| -> bool {
+            if t > maxt {
+                return false;
+            }
+            if t >= mint {
+                out.push((t, f64::from_bits(v)));
+            }
+            true
         };
         let mut decode = || -> Option<()> {
             let (mut t, mut vb) = (r.bits(64)? as i64, r.bits(64)?);
-            out.push((t, f64::from_bits(vb)));
+            if !keep(t, vb) {
+                return Some(());
+            }
             let (mut delta, mut leading, mut trailing) = (0i64, 0u8, 0u8);
-            for i in 1..self.count {
+            for i in 1..count {
                 if i == 1 {
                     delta = r.bits(64)? as i64;
                 } else {
@@ -211,12 +327,13 @@ impl Chunk {
                     let sig = 64 - leading - trailing;
                     vb ^= r.bits(sig)? << trailing;
                 }
-                out.push((t, f64::from_bits(vb)));
+                if !keep(t, vb) {
+                    return Some(());
+                }
             }
             Some(())
         };
         let _ = decode();
-        out
     }
 }
 

@@ -15,12 +15,47 @@ use chunk::Chunk;
 #[derive(Debug, Default)]
 struct MemSeries {
     labels: Labels,
-    chunks: Vec<Chunk>,
+    /// Full chunks, compacted: only the bit stream and the time bounds remain.
+    sealed: Vec<chunk::Sealed>,
+    /// The chunk being appended to.
+    head: Option<Box<Chunk>>,
+    /// The newest sample, for instant selectors.
+    last: Option<(i64, f64)>,
 }
 
 impl MemSeries {
+    fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        self.sealed
+            .iter()
+            .any(|c| c.max_t >= mint && c.min_t <= maxt)
+            || self
+                .head
+                .as_ref()
+                .is_some_and(|h| h.max_t >= mint && h.min_t <= maxt)
+    }
+
     fn last_t(&self) -> Option<i64> {
-        self.chunks.last().map(|c| c.max_t)
+        self.last.map(|l| l.0)
+    }
+
+    /// Samples in `[mint, maxt]`, decoding only the chunks that overlap.
+    fn points(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
+        let mut points = Vec::new();
+        // Sealed chunks are in time order: skip those that end before the window.
+        let first = self.sealed.partition_point(|c| c.max_t < mint);
+        for c in &self.sealed[first..] {
+            if c.min_t > maxt {
+                break;
+            }
+            c.samples_in(mint, maxt, &mut points);
+        }
+        if let Some(h) = &self.head
+            && h.max_t >= mint
+            && h.min_t <= maxt
+        {
+            h.samples_in(mint, maxt, &mut points);
+        }
+        points
     }
 }
 
@@ -30,6 +65,8 @@ pub struct Stats {
     pub series: usize,
     pub samples: usize,
     pub chunk_bytes: usize,
+    /// The encoded bit streams alone (what Prometheus' bytes-per-sample figures count).
+    pub stream_bytes: usize,
 }
 
 /// Series and their samples; series without samples in the window are dropped.
@@ -55,7 +92,9 @@ impl Store {
         }
         let s = MemSeries {
             labels: labels.clone(),
-            chunks: Vec::new(),
+            sealed: Vec::new(),
+            head: None,
+            last: None,
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -89,13 +128,13 @@ impl Store {
             self.out_of_order += 1;
             return;
         }
-        match s.chunks.last_mut() {
-            Some(c) if !c.is_full() => c.push(t, v),
-            _ => {
-                let mut c = Chunk::default();
-                c.push(t, v);
-                s.chunks.push(c);
-            }
+        s.last = Some((t, v));
+        let head = s.head.get_or_insert_with(Default::default);
+        head.push(t, v);
+        if head.is_full()
+            && let Some(full) = s.head.take()
+        {
+            s.sealed.push(full.seal());
         }
     }
 
@@ -110,8 +149,12 @@ impl Store {
         let mut dead = Vec::new();
         for (id, slot) in self.series.iter_mut().enumerate() {
             if let Some(s) = slot {
-                s.chunks.retain(|c| c.max_t >= mint);
-                if s.chunks.is_empty() {
+                s.sealed.retain(|c| c.max_t >= mint);
+                if s.head.as_ref().is_some_and(|h| h.max_t < mint) {
+                    s.head = None;
+                    s.last = None;
+                }
+                if s.sealed.is_empty() && s.head.is_none() {
                     dead.push(id as u32);
                 }
             }
@@ -137,9 +180,15 @@ impl Store {
         let mut st = Stats::default();
         for s in self.series.iter().flatten() {
             st.series += 1;
-            for c in &s.chunks {
+            for c in &s.sealed {
                 st.samples += c.len() as usize;
                 st.chunk_bytes += c.bytes();
+                st.stream_bytes += c.stream_bytes();
+            }
+            if let Some(h) = &s.head {
+                st.samples += h.len() as usize;
+                st.chunk_bytes += h.bytes();
+                st.stream_bytes += h.stream_bytes();
             }
         }
         st
@@ -147,12 +196,12 @@ impl Store {
 
     /// Candidate series ids for the matchers: the smallest posting list of an equality matcher,
     /// or every series.
-    fn candidates(&self, matchers: &[Matcher]) -> Vec<u32> {
+    fn candidates(&self, matchers: &[Matcher]) -> std::borrow::Cow<'_, [u32]> {
         let mut best: Option<&Vec<u32>> = None;
         for m in matchers {
             if m.op == MatchOp::Equal && !m.value.is_empty() {
                 match self.postings.get(&(m.name.clone(), m.value.clone())) {
-                    None => return Vec::new(),
+                    None => return std::borrow::Cow::Borrowed(&[]),
                     Some(list) => {
                         if best.is_none_or(|b| list.len() < b.len()) {
                             best = Some(list);
@@ -162,8 +211,8 @@ impl Store {
             }
         }
         match best {
-            Some(list) => list.clone(),
-            None => (0..self.series.len() as u32).collect(),
+            Some(list) => std::borrow::Cow::Borrowed(list.as_slice()),
+            None => std::borrow::Cow::Owned((0..self.series.len() as u32).collect()),
         }
     }
 
@@ -179,14 +228,11 @@ impl Store {
         };
         let mut seen = std::collections::HashSet::new();
         for sel in selectors {
-            for id in self.candidates(sel) {
+            for &id in self.candidates(sel).iter() {
                 let Some(s) = self.series[id as usize].as_ref() else {
                     continue;
                 };
-                if matches(&s.labels, sel)
-                    && s.chunks.iter().any(|c| c.max_t >= mint && c.min_t <= maxt)
-                    && seen.insert(id)
-                {
+                if matches(&s.labels, sel) && s.overlaps(mint, maxt) && seen.insert(id) {
                     out.push(s.labels.clone());
                 }
             }
@@ -199,29 +245,39 @@ impl Store {
 impl Storage for Store {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
         let mut out = Vec::new();
-        for id in self.candidates(matchers) {
+        for &id in self.candidates(matchers).iter() {
             let Some(s) = self.series[id as usize].as_ref() else {
                 continue;
             };
             if !matches(&s.labels, matchers) {
                 continue;
             }
-            let mut points = Vec::new();
-            for c in &s.chunks {
-                if c.max_t < mint || c.min_t > maxt {
-                    continue;
-                }
-                points.extend(
-                    c.samples()
-                        .into_iter()
-                        .filter(|p| p.0 >= mint && p.0 <= maxt),
-                );
-            }
+            let points = s.points(mint, maxt);
             if !points.is_empty() {
                 out.push(Series {
                     metric: s.labels.clone(),
                     points,
                 });
+            }
+        }
+        out
+    }
+
+    fn select_latest(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, i64, f64)> {
+        let mut out = Vec::new();
+        for &id in self.candidates(matchers).iter() {
+            let Some(s) = self.series[id as usize].as_ref() else {
+                continue;
+            };
+            let Some((t, v)) = s.last else { continue };
+            if t < mint || !matches(&s.labels, matchers) {
+                continue;
+            }
+            if t <= maxt {
+                out.push((s.labels.clone(), t, v));
+            } else if let Some(&(t, v)) = s.points(mint, maxt).last() {
+                // A query in the past: decode the window.
+                out.push((s.labels.clone(), t, v));
             }
         }
         out

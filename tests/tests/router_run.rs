@@ -336,3 +336,79 @@ fn remote_mode_against_victoriametrics() {
     wait_http(&mut p, vm_port, "/health");
     remote_mode("victoriametrics", vm_port, dir.path());
 }
+
+#[test]
+fn external_alertmanager_receives_and_resolves_alerts() {
+    let Some(am) = peer(
+        &["prometheus-alertmanager", "alertmanager"],
+        "prometheus-alertmanager",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let am_port = free_port();
+    std::fs::write(
+        dir.path().join("am.yml"),
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .expect("am config");
+    let mut am_proc = Proc::start(
+        "alertmanager",
+        &am,
+        &[
+            format!("--config.file={}", dir.path().join("am.yml").display()),
+            format!("--storage.path={}", dir.path().join("am-data").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        dir.path(),
+    );
+    wait_http(&mut am_proc, am_port, "/-/ready");
+    std::fs::write(
+        dir.path().join("router.yml"),
+        format!(
+            "global:\n  evaluation_interval: 1s\nrule_files:\n  - am-rules.yml\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n"
+        ),
+    )
+    .expect("router config");
+    let rules = dir.path().join("am-rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: am\n    rules:\n      - alert: BackupTooOld\n        expr: vector(30)\n        labels:\n          severity: page\n        annotations:\n          summary: 'last backup {{ $value }} hours ago'\n",
+    )
+    .expect("rules");
+    let port = free_port();
+    let _router = start_router(dir.path(), port, "router-am");
+    let in_am = |port: u16| -> Option<Value> {
+        let r = get(port, "/api/v2/alerts", &[]).ok()?;
+        let v: Value = serde_json::from_slice(&r.body).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|a| a["labels"]["alertname"] == "BackupTooOld")
+            .cloned()
+    };
+    let a = wait_for("the alert in Alertmanager", Duration::from_secs(30), || {
+        in_am(am_port)
+    });
+    assert_eq!(a["labels"]["severity"], "page");
+    assert_eq!(a["annotations"]["summary"], "last backup 30 hours ago");
+    assert_eq!(a["status"]["state"], "active");
+    assert!(
+        a["generatorURL"]
+            .as_str()
+            .is_some_and(|u| u.contains("/graph?g0.expr=")),
+        "{a}"
+    );
+
+    // The condition clears: the router sends the resolution and Alertmanager drops the alert.
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: am\n    rules:\n      - alert: BackupTooOld\n        expr: vector(30) > 100\n        labels:\n          severity: page\n        annotations:\n          summary: 'last backup {{ $value }} hours ago'\n",
+    )
+    .expect("rules");
+    wait_for(
+        "the alert resolved in Alertmanager",
+        Duration::from_secs(30),
+        || in_am(am_port).is_none().then_some(()),
+    );
+}

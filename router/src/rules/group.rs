@@ -117,16 +117,15 @@ impl GroupState {
         }
     }
 
-    /// Takes over the state of `old` (the same group before a reload) for every rule that is
-    /// unchanged: alert timers keep running and stale markers still reach vanished series.
+    /// Takes over the state of `old` (the same group before a reload) for every rule with the
+    /// same name and labels, as Prometheus does: alert timers keep running, an alert whose
+    /// expression changed resolves properly, and stale markers still reach vanished series.
     pub fn adopt(&mut self, old: &GroupState) {
         for (i, new) in self.rules.iter_mut().enumerate() {
             for (j, prev) in old.rules.iter().enumerate() {
                 match (&mut *new, prev) {
                     (RuleState::Alerting { rule: n, .. }, RuleState::Alerting { rule: p, .. })
-                        if n.rule.name == p.rule.name
-                            && n.rule.expr_text == p.rule.expr_text
-                            && n.rule.labels == p.rule.labels =>
+                        if n.rule.name == p.rule.name && n.rule.labels == p.rule.labels =>
                     {
                         n.active = p.active.clone();
                         self.written[i] = old.written[j].clone();

@@ -482,13 +482,21 @@ pub fn reload(shared: &Arc<Shared>, tasks: &Mutex<Tasks>) -> Result<(), String> 
     }
 }
 
-/// Files whose change triggers a reload: the config, and the rule files it names.
+/// Files whose change triggers a reload: the config, the rule files and the file_sd lists.
 fn watched_files(shared: &Shared) -> Vec<PathBuf> {
     let cfg = shared.config();
     let mut out = vec![shared.opts.config_file.clone()];
     for p in &cfg.rule_files {
         if let Ok(paths) = crate::unittest::expand_glob(Path::new(p)) {
             out.extend(paths);
+        }
+    }
+    // file_sd target lists: a changed list re-reads the targets.
+    for job in &cfg.jobs {
+        for (p, _) in &job.file_sd {
+            if let Ok(paths) = crate::unittest::expand_glob(p) {
+                out.extend(paths);
+            }
         }
     }
     out

@@ -389,11 +389,12 @@ pub fn parse_flat(input: &str, openmetrics: bool) -> Result<Vec<FlatSample>, Par
     Ok(out)
 }
 
-/// Where the metric name and its label block end (quote-aware: `}` may appear in values).
-fn series_end(line: &str) -> usize {
+/// Where the metric name and its label block end (quote-aware: `}` may appear in values);
+/// `None` for a label block that is never closed.
+pub fn series_end(line: &str) -> Option<usize> {
     let name_end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
     if !line[name_end..].starts_with('{') {
-        return name_end;
+        return Some(name_end);
     }
     let (mut in_str, mut escaped) = (false, false);
     for (i, c) in line[name_end..].char_indices() {
@@ -408,16 +409,16 @@ fn series_end(line: &str) -> usize {
         } else if c == '"' {
             in_str = true;
         } else if c == '}' {
-            return name_end + i + 1;
+            return Some(name_end + i + 1);
         }
     }
-    line.len()
+    None
 }
 
 /// An OpenMetrics sample line: like text 0.0.4, but the timestamp is in (fractional) seconds
 /// and an exemplar may follow ` # `.
 fn parse_openmetrics_line(line: &str) -> Result<ParsedSample<'_>, String> {
-    let end = series_end(line);
+    let end = series_end(line).unwrap_or(line.len());
     let mut tokens = line[end..].split([' ', '\t']).filter(|t| !t.is_empty());
     let value = tokens.next().unwrap_or("");
     let head_len = line[end..]

@@ -139,7 +139,7 @@ fn system_time_ms(t: &SystemTime) -> i64 {
 }
 
 /// The selector's matchers, the metric name included as an equality matcher.
-pub(crate) fn selector_matchers(vs: &VectorSelector) -> Vec<Vec<Matcher>> {
+pub fn selector_matchers(vs: &VectorSelector) -> Vec<Vec<Matcher>> {
     let name = vs
         .name
         .as_ref()

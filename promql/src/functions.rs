@@ -793,3 +793,8 @@ mod civil {
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     civil::from_days(days)
 }
+
+/// The day number since 1970-01-01 of a proleptic Gregorian date.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    civil::to_days(y, m, d)
+}

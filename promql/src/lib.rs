@@ -19,9 +19,9 @@ mod storage;
 mod value;
 
 pub use aggregate::format_f as format_go_float;
-pub use engine::Engine;
+pub use engine::{Engine, selector_matchers};
 pub use error::{Error, Result};
-pub use functions::civil_from_days;
+pub use functions::{civil_from_days, days_from_civil};
 pub use parse::parse;
 pub use storage::{MemoryStorage, Storage, matches};
 pub use value::{

@@ -13,32 +13,8 @@ pub type SeqValue = Option<f64>;
 /// Splits `metric{labels} values…` into the label set and the rest of the line.
 pub fn split_series(line: &str) -> Result<(Labels, &str)> {
     let line = line.trim();
-    let end = match line.find(['{', ' ', '\t']) {
-        Some(i) if line.as_bytes()[i] == b'{' => {
-            let mut in_str = false;
-            let mut escaped = false;
-            let mut close = None;
-            for (j, c) in line[i..].char_indices() {
-                if in_str {
-                    if escaped {
-                        escaped = false;
-                    } else if c == '\\' {
-                        escaped = true;
-                    } else if c == '"' {
-                        in_str = false;
-                    }
-                } else if c == '"' {
-                    in_str = true;
-                } else if c == '}' {
-                    close = Some(i + j + 1);
-                    break;
-                }
-            }
-            close.ok_or_else(|| Error::Parse(format!("unclosed '{{' in {line:?}")))?
-        }
-        Some(i) => i,
-        None => line.len(),
-    };
+    let end = vigie_exposition::parse::series_end(line)
+        .ok_or_else(|| Error::Parse(format!("unclosed '{{' in {line:?}")))?;
     Ok((parse_labels(&line[..end])?, line[end..].trim()))
 }
 

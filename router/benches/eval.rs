@@ -25,6 +25,8 @@ use vigie_router::rules::group::{GroupState, Local};
 use vigie_router::store::Store;
 
 const STEP_MS: i64 = 15_000;
+/// How far Prometheus' copy of the data is moved ahead (see `prometheus_side_by_side`).
+const SHIFT_MS: i64 = 12 * 60 * 1000;
 
 /// One series of a node, from two real scrapes of the agent.
 struct Template {
@@ -304,7 +306,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The same data and rules in Prometheus 2.42: backfilled blocks, then the rule groups'
-/// own duration metric after a few evaluations.
+/// own duration metric after a few evaluations. Prometheus evaluates at the wall clock, minutes
+/// after the data was generated (backfill takes that long), so its copy of the data is shifted
+/// to end `SHIFT_MS` later: its windows are full when it evaluates, as ours were.
 fn prometheus_side_by_side(
     templates: &[Template],
     nodes: usize,
@@ -381,6 +385,10 @@ fn prometheus_side_by_side(
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut best: Option<f64> = None;
     let mut seen = 0;
+    println!(
+        "prometheus 2.42: data ends {} s from now",
+        (start + SHIFT_MS + (steps - 1) * STEP_MS - now_ms()) / 1000
+    );
     while Instant::now() < deadline && seen < 8 {
         std::thread::sleep(Duration::from_secs(15));
         let Ok(body) = http_get(port, "/metrics") else {
@@ -409,6 +417,13 @@ fn prometheus_side_by_side(
             b * 1000.0
         );
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn http_get(port: u16, path: &str) -> std::io::Result<String> {

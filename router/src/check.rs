@@ -16,11 +16,7 @@ pub struct Report {
 /// Checks rule files like `promtool check rules`: exit 0 when all load, 1 on any error, 3 when
 /// `lint_fatal` and a lint (duplicate recording rules) fired.
 pub fn rules(paths: &[&Path], lint: bool, lint_fatal: bool) -> Report {
-    let mut r = Report {
-        stdout: String::new(),
-        stderr: String::new(),
-        code: 0,
-    };
+    let mut r = Report::new();
     for path in paths {
         let _ = writeln!(r.stdout, "Checking {}", path.display());
         match file::load(path) {
@@ -50,26 +46,35 @@ pub fn rules(paths: &[&Path], lint: bool, lint_fatal: bool) -> Report {
                     }
                 }
             }
-            Err(e) => {
-                let _ = writeln!(r.stderr, "  FAILED:");
-                for line in &e.0 {
-                    let _ = writeln!(r.stderr, "{line}");
-                }
-                r.code = 1;
-            }
+            Err(e) => r.failed(&e.0),
         }
         r.stdout.push('\n');
     }
     r
 }
 
+impl Report {
+    fn new() -> Self {
+        Report {
+            stdout: String::new(),
+            stderr: String::new(),
+            code: 0,
+        }
+    }
+
+    /// promtool's failure block: `  FAILED:` then one line per error, on stderr; exit 1.
+    fn failed(&mut self, errors: &[String]) {
+        let _ = writeln!(self.stderr, "  FAILED:");
+        for line in errors {
+            let _ = writeln!(self.stderr, "{line}");
+        }
+        self.code = 1;
+    }
+}
+
 /// Checks configuration files like `promtool check config`: the file, then each rule file it names.
 pub fn config(paths: &[&Path]) -> Report {
-    let mut r = Report {
-        stdout: String::new(),
-        stderr: String::new(),
-        code: 0,
-    };
+    let mut r = Report::new();
     for path in paths {
         let _ = writeln!(r.stdout, "Checking {}", path.display());
         match crate::config::Config::load(path) {
@@ -103,11 +108,7 @@ pub fn config(paths: &[&Path]) -> Report {
                 r.code = r.code.max(sub.code);
             }
             Err(e) => {
-                let _ = writeln!(r.stderr, "  FAILED:");
-                for line in &e.0 {
-                    let _ = writeln!(r.stderr, "{line}");
-                }
-                r.code = 1;
+                r.failed(&e.0);
                 r.stdout.push('\n');
             }
         }

@@ -385,15 +385,22 @@ fn humanize(mut v: f64) -> String {
             v /= 1000.0;
         }
     } else {
-        for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-            if v.abs() >= 1.0 {
-                break;
-            }
-            prefix = p;
-            v *= 1000.0;
-        }
+        (v, prefix) = submultiple(v);
     }
     format!("{}{prefix}", g4(v))
+}
+
+/// Scales a value below 1 up by thousands: (scaled value, SI prefix).
+fn submultiple(mut v: f64) -> (f64, &'static str) {
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    (v, prefix)
 }
 
 fn humanize1024(mut v: f64) -> String {
@@ -433,14 +440,7 @@ fn humanize_duration(mut v: f64) -> String {
             format!("{sign}{}s", g4(v))
         };
     }
-    let mut prefix = "";
-    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-        if v.abs() >= 1.0 {
-            break;
-        }
-        prefix = p;
-        v *= 1000.0;
-    }
+    let (v, prefix) = submultiple(v);
     format!("{}{prefix}s", g4(v))
 }
 

@@ -127,6 +127,18 @@ struct RawRule {
     annotations: Option<Spanned<BTreeMap<String, Text>>>,
 }
 
+/// A YAML map of texts as name/value pairs (empty when absent).
+fn pairs(m: &Option<Spanned<BTreeMap<String, Text>>>) -> Vec<(String, String)> {
+    m.as_ref()
+        .map(|l| {
+            l.value
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Everything wrong with one file, each message already prefixed with `file: line:col:`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
@@ -252,16 +264,7 @@ pub fn parse(file: &str, text: &str) -> Result<RuleFile, FileErrors> {
                         }
                     })
                 });
-            let labels: Vec<(String, String)> = r
-                .labels
-                .as_ref()
-                .map(|l| {
-                    l.value
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.0.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let labels = pairs(&r.labels);
             let labels_at = r.labels.as_ref().map_or(loc, |l| l.referenced);
             for (k, v) in &labels {
                 if !valid_label_name(k) {
@@ -273,16 +276,7 @@ pub fn parse(file: &str, text: &str) -> Result<RuleFile, FileErrors> {
                     fail(&labels_at, format!("msg={e}"));
                 }
             }
-            let annotations: Vec<(String, String)> = r
-                .annotations
-                .as_ref()
-                .map(|l| {
-                    l.value
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.0.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let annotations = pairs(&r.annotations);
             let kind = if let Some(rec) = &r.record {
                 if !valid_metric_name(&rec.value.0) {
                     fail(

@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use vigie_exposition::{Family, Kind};
 use vigie_promql::{Labels, Value, format_go_float, notation::parse_duration};
 
-use super::{Shared, Tasks, now_ms, reload};
+use super::{Shared, Tasks, now_ms, reload, rfc3339};
 use crate::alerting::{Alert, State as AlertState};
 use crate::rules::group::RuleState;
 
@@ -154,17 +154,8 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(y, mo as u32, d as u32);
+    let days = vigie_promql::days_from_civil(y, mo as u32, d as u32);
     Some(((days * 86400 + h * 3600 + mi * 60 + se - offset) * 1000) + ms)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
 fn parse_step(s: &str) -> Result<i64, String> {
@@ -304,7 +295,7 @@ fn selection(
         if k == "match[]" {
             match vigie_promql::parse(v) {
                 Ok(promql_parser::parser::Expr::VectorSelector(vs)) => {
-                    selectors.extend(crate::server::api::matchers_of(&vs));
+                    selectors.extend(vigie_promql::selector_matchers(&vs));
                 }
                 Ok(_) => {
                     return Err(format!(
@@ -326,27 +317,25 @@ fn selection(
     Ok((selectors, start, end))
 }
 
-pub fn matchers_of(
-    vs: &promql_parser::parser::VectorSelector,
-) -> Vec<Vec<promql_parser::label::Matcher>> {
-    let name = vs.name.as_ref().map(|n| {
-        promql_parser::label::Matcher::new(promql_parser::label::MatchOp::Equal, "__name__", n)
-    });
-    if vs.matchers.or_matchers.is_empty() {
-        let mut m = vs.matchers.matchers.clone();
-        m.extend(name);
-        vec![m]
-    } else {
-        vs.matchers
-            .or_matchers
-            .iter()
-            .map(|alt| {
-                let mut m = alt.clone();
-                m.extend(name.clone());
-                m
-            })
-            .collect()
+/// The label sets the `match[]`, `start` and `end` parameters select (all series without
+/// `match[]`, unless `required`).
+fn matching_series(
+    shared: &Shared,
+    p: &[(String, String)],
+    required: bool,
+) -> Result<Vec<Labels>, String> {
+    let (selectors, start, end) = selection(p)?;
+    if required && selectors.is_empty() {
+        return Err("no match[] parameter provided".into());
     }
+    Ok(shared.store_read().series_labels(&selectors, start, end))
+}
+
+/// Sorted distinct values.
+fn distinct(mut v: Vec<String>) -> Json {
+    v.sort();
+    v.dedup();
+    json!(v)
 }
 
 async fn series(
@@ -357,15 +346,10 @@ async fn series(
     body: Bytes,
 ) -> Response {
     let p = params(q, &method, &headers, &body);
-    let (selectors, start, end) = match selection(&p) {
-        Ok(s) => s,
-        Err(e) => return bad(e),
-    };
-    if selectors.is_empty() {
-        return bad("no match[] parameter provided");
+    match matching_series(&shared, &p, true) {
+        Ok(found) => ok(Json::Array(found.iter().map(metric_json).collect())),
+        Err(e) => bad(e),
     }
-    let found = shared.store_read().series_labels(&selectors, start, end);
-    ok(Json::Array(found.iter().map(metric_json).collect()))
 }
 
 async fn labels(
@@ -376,19 +360,15 @@ async fn labels(
     body: Bytes,
 ) -> Response {
     let p = params(q, &method, &headers, &body);
-    let (selectors, start, end) = match selection(&p) {
-        Ok(s) => s,
-        Err(e) => return bad(e),
-    };
-    let mut names: Vec<String> = shared
-        .store_read()
-        .series_labels(&selectors, start, end)
-        .iter()
-        .flat_map(|l| l.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>())
-        .collect();
-    names.sort();
-    names.dedup();
-    ok(json!(names))
+    match matching_series(&shared, &p, false) {
+        Ok(found) => ok(distinct(
+            found
+                .iter()
+                .flat_map(|l| l.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>())
+                .collect(),
+        )),
+        Err(e) => bad(e),
+    }
 }
 
 async fn label_values(
@@ -397,33 +377,16 @@ async fn label_values(
     RawQuery(q): RawQuery,
 ) -> Response {
     let p = params(q, &Method::GET, &HeaderMap::new(), &Bytes::new());
-    let (selectors, start, end) = match selection(&p) {
-        Ok(s) => s,
-        Err(e) => return bad(e),
-    };
-    let mut values: Vec<String> = shared
-        .store_read()
-        .series_labels(&selectors, start, end)
-        .iter()
-        .map(|l| l.get(&name).to_string())
-        .filter(|v| !v.is_empty())
-        .collect();
-    values.sort();
-    values.dedup();
-    ok(json!(values))
-}
-
-fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = vigie_promql::civil_from_days(secs.div_euclid(86400));
-    let sod = secs.rem_euclid(86400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60,
-        ms.rem_euclid(1000)
-    )
+    match matching_series(&shared, &p, false) {
+        Ok(found) => ok(distinct(
+            found
+                .iter()
+                .map(|l| l.get(&name).to_string())
+                .filter(|v| !v.is_empty())
+                .collect(),
+        )),
+        Err(e) => bad(e),
+    }
 }
 
 fn alert_json(a: &Alert) -> Json {

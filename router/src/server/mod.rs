@@ -45,6 +45,20 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// RFC 3339 in UTC with milliseconds, as the Prometheus and Alertmanager APIs write times.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = vigie_promql::civil_from_days(secs.div_euclid(86400));
+    let sod = secs.rem_euclid(86400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
 /// The outcome of the last (re)load, for `/metrics` and the status API.
 #[derive(Debug, Clone, Default)]
 pub struct ReloadStatus {

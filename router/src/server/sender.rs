@@ -6,24 +6,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Shared, now_ms};
+use super::{Shared, now_ms, rfc3339};
 use crate::alerting::{Alert, RESOLVED_RETENTION_MS, State};
 use crate::rules::group::{GroupState, RuleState};
 
 const RESEND_DELAY_MS: i64 = 60_000;
-
-fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = vigie_promql::civil_from_days(secs.div_euclid(86400));
-    let sod = secs.rem_euclid(86400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60,
-        ms.rem_euclid(1000)
-    )
-}
 
 fn needs_sending(a: &Alert, now: i64) -> bool {
     match a.state {

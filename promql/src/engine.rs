@@ -171,16 +171,23 @@ impl Ctx<'_> {
         base - offset_ms(offset)
     }
 
-    fn select_latest(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Vec<(Labels, i64, f64)> {
+    /// Runs a storage query once per alternative of the selector (`{a="1" or b="2"}`),
+    /// keeping the first result for each series.
+    fn per_alternative<T>(
+        &self,
+        vs: &VectorSelector,
+        query: impl Fn(&[Matcher]) -> Vec<T>,
+        labels: impl Fn(&T) -> &Labels,
+    ) -> Vec<T> {
         let alternatives = selector_matchers(vs);
         if alternatives.len() == 1 {
-            return self.storage.select_latest(&alternatives[0], mint, maxt);
+            return query(&alternatives[0]);
         }
-        let mut seen = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for alt in alternatives {
-            for s in self.storage.select_latest(&alt, mint, maxt) {
-                if seen.insert(s.0.clone(), ()).is_none() {
+            for s in query(&alt) {
+                if seen.insert(labels(&s).clone()) {
                     out.push(s);
                 }
             }
@@ -188,21 +195,12 @@ impl Ctx<'_> {
         out
     }
 
+    fn select_latest(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Vec<(Labels, i64, f64)> {
+        self.per_alternative(vs, |m| self.storage.select_latest(m, mint, maxt), |s| &s.0)
+    }
+
     fn select(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Vec<Series> {
-        let alternatives = selector_matchers(vs);
-        if alternatives.len() == 1 {
-            return self.storage.select(&alternatives[0], mint, maxt);
-        }
-        let mut seen = HashMap::new();
-        let mut out = Vec::new();
-        for alt in alternatives {
-            for s in self.storage.select(&alt, mint, maxt) {
-                if seen.insert(s.metric.clone(), ()).is_none() {
-                    out.push(s);
-                }
-            }
-        }
-        out
+        self.per_alternative(vs, |m| self.storage.select(m, mint, maxt), |s| &s.metric)
     }
 
     pub fn eval(&self, expr: &Expr, ts: i64) -> Result<Value> {

@@ -193,6 +193,13 @@ fn value_json(v: &Value, ts: i64) -> Json {
     }
 }
 
+/// The `query` parameter, parsed.
+fn query_param(p: &[(String, String)]) -> Result<(String, promql_parser::parser::Expr), String> {
+    let text = param(p, "query").ok_or("missing query parameter")?;
+    let expr = vigie_promql::parse(text).map_err(|e| e.to_string())?;
+    Ok((text.to_string(), expr))
+}
+
 async fn query(
     State((shared, _)): State<S>,
     method: Method,
@@ -201,8 +208,9 @@ async fn query(
     body: Bytes,
 ) -> Response {
     let p = params(q, &method, &headers, &body);
-    let Some(text) = param(&p, "query") else {
-        return bad("missing query parameter");
+    let (text, expr) = match query_param(&p) {
+        Ok(q) => q,
+        Err(e) => return bad(e),
     };
     let ts = match param(&p, "time") {
         Some(t) => match parse_time(t) {
@@ -211,11 +219,6 @@ async fn query(
         },
         None => now_ms(),
     };
-    let expr = match vigie_promql::parse(text) {
-        Ok(e) => e,
-        Err(e) => return bad(e.to_string()),
-    };
-    let text = text.to_string();
     let result = tokio::task::spawn_blocking(move || shared.query(&expr, &text, ts)).await;
     match result {
         Ok(Ok(v)) => ok(value_json(&v, ts)),
@@ -232,8 +235,9 @@ async fn query_range(
     body: Bytes,
 ) -> Response {
     let p = params(q, &method, &headers, &body);
-    let Some(text) = param(&p, "query") else {
-        return bad("missing query parameter");
+    let (_, expr) = match query_param(&p) {
+        Ok(q) => q,
+        Err(e) => return bad(e),
     };
     let get = |name: &str, f: fn(&str) -> Result<i64, String>| -> Result<i64, String> {
         let v = param(&p, name).ok_or_else(|| format!("missing parameter {name:?}"))?;
@@ -260,13 +264,8 @@ async fn query_range(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         );
     }
-    let expr = match vigie_promql::parse(text) {
-        Ok(e) => e,
-        Err(e) => return bad(e.to_string()),
-    };
-    if let Some(r) = shared.remote() {
-        // In remote mode the remote API answers range queries itself.
-        let _ = r;
+    if shared.remote().is_some() {
+        // In remote mode Grafana should query the remote API itself.
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "execution",

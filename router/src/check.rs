@@ -81,7 +81,7 @@ pub fn config(paths: &[&Path]) -> Report {
             Ok(cfg) => {
                 let mut files = Vec::new();
                 for p in &cfg.rule_files {
-                    match crate::unittest::expand_glob(Path::new(p)) {
+                    match crate::rules::file::expand_glob(Path::new(p)) {
                         Ok(found) => files.extend(found),
                         Err(e) => {
                             let _ = writeln!(r.stderr, "  FAILED: {e}");

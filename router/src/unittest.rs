@@ -166,15 +166,8 @@ fn run(path: &Path, opts: &Options) -> Result<Vec<String>, String> {
         return Err("evaluation_interval must be positive".into());
     }
     // Rule files, relative to the test file, globs expanded.
-    let mut groups = Vec::new();
-    for pattern in &tf.rule_files {
-        let full = base.join(pattern);
-        let paths = expand_glob(&full)?;
-        for p in paths {
-            let f = file::load(&p).map_err(|e| e.to_string())?;
-            groups.extend(f.groups);
-        }
-    }
+    let patterns: Vec<PathBuf> = tf.rule_files.iter().map(|p| base.join(p)).collect();
+    let mut groups = file::load_all(&patterns).map_err(|e| e.join("\n"))?;
     if !tf.group_eval_order.is_empty() {
         let order: HashMap<&str, usize> = tf
             .group_eval_order
@@ -197,45 +190,6 @@ fn run(path: &Path, opts: &Options) -> Result<Vec<String>, String> {
         errors.extend(run_group(tg, &groups, eval_interval, tf.fuzzy_compare)?);
     }
     Ok(errors)
-}
-
-/// Expands a glob in the last path component; a plain path is returned as is.
-pub fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
-    let s = pattern.display().to_string();
-    if !s.contains(['*', '?', '[']) {
-        return Ok(vec![pattern.to_path_buf()]);
-    }
-    let mut out: Vec<PathBuf> = glob_dir(pattern)?;
-    out.sort();
-    Ok(out)
-}
-
-/// Globs in the last path component only (`rules/*.yml`), like most rule_files entries.
-fn glob_dir(pattern: &Path) -> Result<Vec<PathBuf>, String> {
-    let dir = pattern.parent().unwrap_or(Path::new("."));
-    let name = pattern
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let mut re = String::from("^");
-    for c in name.chars() {
-        match c {
-            '*' => re.push_str("[^/]*"),
-            '?' => re.push_str("[^/]"),
-            c => re.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    re.push('$');
-    let re = Regex::new(&re).map_err(|e| e.to_string())?;
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| re.is_match(&n.to_string_lossy()))
-        })
-        .collect())
 }
 
 type AlertSet = Vec<(Labels, Labels)>;

@@ -226,6 +226,13 @@ fn embedded_mode_scrapes_evaluates_reloads_and_restores() {
     assert_eq!(restored["activeAt"], active_at);
 }
 
+/// A Prometheus-format scrape config for the agent, every second (Prometheus and VictoriaMetrics).
+fn node_scrape_config(agent_port: u16) -> String {
+    format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{agent_port}']\n"
+    )
+}
+
 fn remote_mode(name: &str, query_port: u16, dir: &Path) {
     std::fs::write(
         dir.join("router.yml"),
@@ -285,7 +292,7 @@ fn remote_mode_against_prometheus() {
     let prom_port = free_port();
     std::fs::write(
         dir.path().join("prometheus.yml"),
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{agent_port}']\n"),
+        node_scrape_config(agent_port),
     )
     .expect("prometheus config");
     let mut prom = Proc::start(
@@ -315,7 +322,7 @@ fn remote_mode_against_victoriametrics() {
     let vm_port = free_port();
     std::fs::write(
         dir.path().join("scrape.yml"),
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{agent_port}']\n"),
+        node_scrape_config(agent_port),
     )
     .expect("vm config");
     let mut p = Proc::start(

@@ -2,7 +2,9 @@
 //! unknown keys are errors, and every error names the file, line and field.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
 
 use promql_parser::parser::Expr;
 use serde::Deserialize;
@@ -50,6 +52,13 @@ pub enum RuleKind {
         keep_firing_for_ms: i64,
         annotations: Vec<(String, String)>,
     },
+}
+
+impl Group {
+    /// `file;name`: identifies a group across reloads, in saved state and in metrics.
+    pub fn key(&self) -> String {
+        format!("{};{}", self.file, self.name)
+    }
 }
 
 impl RuleFile {
@@ -156,6 +165,69 @@ pub fn valid_label_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Expands a glob in the last path component; a plain path is returned as is.
+pub fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
+    let s = pattern.display().to_string();
+    if !s.contains(['*', '?', '[']) {
+        return Ok(vec![pattern.to_path_buf()]);
+    }
+    let mut out: Vec<PathBuf> = glob_dir(pattern)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Globs in the last path component only (`rules/*.yml`), like most rule_files entries.
+fn glob_dir(pattern: &Path) -> Result<Vec<PathBuf>, String> {
+    let dir = pattern.parent().unwrap_or(Path::new("."));
+    let name = pattern
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut re = String::from("^");
+    for c in name.chars() {
+        match c {
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    let re = Regex::new(&re).map_err(|e| e.to_string())?;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| re.is_match(&n.to_string_lossy()))
+        })
+        .collect())
+}
+
+/// Loads every rule file the patterns match; all errors of all files, or all their groups.
+pub fn load_all<P: AsRef<Path>>(patterns: &[P]) -> Result<Vec<Group>, Vec<String>> {
+    let mut groups = Vec::new();
+    let mut errors = Vec::new();
+    for pattern in patterns {
+        match expand_glob(pattern.as_ref()) {
+            Ok(paths) => {
+                for p in paths {
+                    match load(&p) {
+                        Ok(f) => groups.extend(f.groups),
+                        Err(e) => errors.extend(e.0),
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(groups)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Reads and validates a rule file.

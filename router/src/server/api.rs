@@ -64,49 +64,20 @@ fn params(
     body: &Bytes,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut add = |s: &str| {
-        for pair in s.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            out.push((decode(k), decode(v)));
-        }
+    let mut add = |s: &[u8]| {
+        out.extend(form_urlencoded::parse(s).map(|(k, v)| (k.into_owned(), v.into_owned())));
     };
     if let Some(q) = &query {
-        add(q);
+        add(q.as_bytes());
     }
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if method == Method::POST && form {
-        add(&String::from_utf8_lossy(body));
+        add(body);
     }
     out
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn param<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -414,7 +385,7 @@ async fn rules(State((shared, _)): State<S>, RawQuery(q): RawQuery) -> Response 
     let mut groups = Vec::new();
     for g in shared.groups() {
         let g = g.lock().unwrap_or_else(|p| p.into_inner());
-        let key = format!("{};{}", g.group.file, g.group.name);
+        let key = g.group.key();
         let st = stats.get(&key).cloned().unwrap_or_default();
         let last_eval = if st.last_eval_ms > 0 {
             rfc3339(st.last_eval_ms)
@@ -619,7 +590,7 @@ async fn metrics(State((shared, _)): State<S>) -> Response {
     );
     for g in shared.groups() {
         let g = g.lock().unwrap_or_else(|p| p.into_inner());
-        let key = format!("{};{}", g.group.file, g.group.name);
+        let key = g.group.key();
         let st = stats.get(&key).cloned().unwrap_or_default();
         evals.push(&[("rule_group", &key)], st.evaluations as f64);
         fails.push(&[("rule_group", &key)], st.failures as f64);
@@ -695,6 +666,13 @@ mod tests {
         assert!(parse_time("yesterday").is_err());
         assert_eq!(parse_step("15s"), Ok(15_000));
         assert_eq!(parse_step("0.5"), Ok(500));
-        assert_eq!(decode("a%20b+c%3D"), "a b c=");
+        let p = params(
+            Some("query=a%20b+c%3D&match%5B%5D=up".into()),
+            &Method::GET,
+            &HeaderMap::new(),
+            &Bytes::new(),
+        );
+        assert_eq!(param(&p, "query"), Some("a b c="));
+        assert_eq!(param(&p, "match[]"), Some("up"));
     }
 }

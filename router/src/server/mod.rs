@@ -81,7 +81,7 @@ pub struct Shared {
     pub opts: Options,
     pub engine: Engine,
     store: RwLock<Store>,
-    pub config: RwLock<Config>,
+    pub config: RwLock<Arc<Config>>,
     /// Current groups, each behind its own lock so evaluations of different groups overlap.
     pub groups: RwLock<Vec<Arc<Mutex<GroupState>>>>,
     pub group_stats: Mutex<HashMap<String, GroupStats>>,
@@ -106,7 +106,8 @@ impl Shared {
         self.store.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn config(&self) -> Config {
+    /// The configuration in force (shared, so readers on hot paths copy a pointer).
+    pub fn config(&self) -> Arc<Config> {
         self.config
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -175,17 +176,10 @@ impl Backend for Embedded<'_> {
 
 /// Loads the rule files a configuration names; any error fails the whole load.
 pub fn load_rules(cfg: &Config) -> Result<Vec<file::Group>, String> {
-    let mut groups = Vec::new();
-    let mut errors = Vec::new();
-    for pattern in &cfg.rule_files {
-        let paths = crate::unittest::expand_glob(Path::new(pattern))?;
-        for p in paths {
-            match file::load(&p) {
-                Ok(f) => groups.extend(f.groups),
-                Err(e) => errors.extend(e.0),
-            }
-        }
-    }
+    let (groups, mut errors) = match file::load_all(&cfg.rule_files) {
+        Ok(g) => (g, Vec::new()),
+        Err(e) => (Vec::new(), e),
+    };
     if cfg.remote.is_some() {
         for g in &groups {
             for r in &g.rules {
@@ -225,7 +219,7 @@ fn targets(cfg: &Config) -> Vec<Target> {
     for job in &cfg.jobs {
         out.extend(job.static_targets.iter().cloned());
         for (path, _) in &job.file_sd {
-            let Ok(paths) = crate::unittest::expand_glob(path) else {
+            let Ok(paths) = file::expand_glob(path) else {
                 continue;
             };
             for p in paths {
@@ -401,19 +395,11 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
 
 /// Evaluates one group on its interval until aborted.
 async fn eval_loop(shared: Arc<Shared>, group: Arc<Mutex<GroupState>>) {
-    let (name, file, interval) = {
+    let (key, interval) = {
         let g = lock(&group);
-        let cfg = shared.config();
-        (
-            g.group.name.clone(),
-            g.group.file.clone(),
-            g.group
-                .interval
-                .unwrap_or(cfg.evaluation_interval_ms)
-                .max(1),
-        )
+        let default = shared.config().evaluation_interval_ms;
+        (g.group.key(), g.group.interval.unwrap_or(default).max(1))
     };
-    let key = format!("{file};{name}");
     let offset = (scrape::fnv(&key) % interval as u64) as i64;
     loop {
         let now = now_ms();
@@ -476,7 +462,7 @@ pub fn reload(shared: &Arc<Shared>, tasks: &Mutex<Tasks>) -> Result<(), String> 
                 .clone()
                 .map(|r| Arc::new(RemoteBackend::new(r, shared.client.clone())));
             *shared.remote.write().unwrap_or_else(|p| p.into_inner()) = remote;
-            *shared.config.write().unwrap_or_else(|p| p.into_inner()) = cfg;
+            *shared.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
             *shared.groups.write().unwrap_or_else(|p| p.into_inner()) = new;
             spawn_all(shared, &mut lock(tasks));
             *status = ReloadStatus {
@@ -501,14 +487,14 @@ fn watched_files(shared: &Shared) -> Vec<PathBuf> {
     let cfg = shared.config();
     let mut out = vec![shared.opts.config_file.clone()];
     for p in &cfg.rule_files {
-        if let Ok(paths) = crate::unittest::expand_glob(Path::new(p)) {
+        if let Ok(paths) = file::expand_glob(Path::new(p)) {
             out.extend(paths);
         }
     }
     // file_sd target lists: a changed list re-reads the targets.
     for job in &cfg.jobs {
         for (p, _) in &job.file_sd {
-            if let Ok(paths) = crate::unittest::expand_glob(p) {
+            if let Ok(paths) = file::expand_glob(p) {
                 out.extend(paths);
             }
         }
@@ -539,7 +525,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         opts: opts.clone(),
         engine,
         store: RwLock::new(Store::new()),
-        config: RwLock::new(cfg),
+        config: RwLock::new(Arc::new(cfg)),
         groups: RwLock::new(groups),
         group_stats: Mutex::new(HashMap::new()),
         reload: Mutex::new(ReloadStatus {

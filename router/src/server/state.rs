@@ -32,7 +32,7 @@ pub fn save(shared: &Shared) {
     let mut saved: Saved = BTreeMap::new();
     for g in shared.groups() {
         let g = g.lock().unwrap_or_else(|p| p.into_inner());
-        let key = format!("{};{}", g.group.file, g.group.name);
+        let key = g.group.key();
         for r in &g.rules {
             if let RuleState::Alerting { rule, .. } = r {
                 let alerts: Vec<SavedAlert> = rule
@@ -88,7 +88,7 @@ pub fn restore(shared: &Shared) {
     let mut restored = 0;
     for g in shared.groups() {
         let mut g = g.lock().unwrap_or_else(|p| p.into_inner());
-        let key = format!("{};{}", g.group.file, g.group.name);
+        let key = g.group.key();
         let Some(rules) = saved.get(&key) else {
             continue;
         };

@@ -95,6 +95,15 @@ pub fn config(paths: &[&Path]) -> Report {
                     " SUCCESS: {} is valid configuration file syntax\n",
                     path.display()
                 );
+                if let Some(routing) = &cfg.routing {
+                    let _ = writeln!(
+                        r.stdout,
+                        "Found:\n - route\n - {} inhibit rules\n - {} receivers\n - {} time intervals\n",
+                        routing.inhibit_rules.len(),
+                        routing.receivers.len(),
+                        routing.time_intervals.len()
+                    );
+                }
                 let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
                 let sub = rules(&refs, false, false);
                 r.stdout.push_str(&sub.stdout);
@@ -132,4 +141,101 @@ fn duplicates(f: &file::RuleFile) -> Vec<(String, Vec<(String, String)>)> {
         .filter(|(_, n)| *n > 1)
         .map(|(k, _)| k)
         .collect()
+}
+
+/// `test routes`: the receivers an alert with these labels reaches, comma-separated in tree
+/// order (as `amtool config routes test`); with `verify`, exit 1 when they differ.
+pub fn routes(path: &Path, labels: &[String], verify: Option<&str>, tree: bool) -> Report {
+    let mut r = Report::new();
+    let cfg = match crate::config::Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            r.failed(&e.0);
+            return r;
+        }
+    };
+    let Some(routing) = &cfg.routing else {
+        let _ = writeln!(
+            r.stderr,
+            "{}: no route in the configuration",
+            path.display()
+        );
+        r.code = 1;
+        return r;
+    };
+    let mut set = BTreeMap::new();
+    for l in labels {
+        match crate::matcher::parse_matchers(l) {
+            Ok(ms) => {
+                for m in ms {
+                    if m.op != crate::matcher::Op::Equal {
+                        let _ = writeln!(r.stderr, "{l}: only label=value pairs describe an alert");
+                        r.code = 1;
+                        return r;
+                    }
+                    set.insert(m.name, m.value);
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(r.stderr, "{l}: {e}");
+                r.code = 1;
+                return r;
+            }
+        }
+    }
+    if tree {
+        let _ = writeln!(r.stdout, "Routing tree:");
+        print_tree(&routing.route, "", true, true, &mut r.stdout);
+        r.stdout.push('\n');
+    }
+    let receivers: Vec<&str> = routing
+        .route
+        .matches(&set)
+        .iter()
+        .map(|n| n.opts.receiver.as_str())
+        .collect();
+    let slug = receivers.join(",");
+    let _ = writeln!(r.stdout, "{slug}");
+    if let Some(want) = verify
+        && want != slug
+    {
+        let _ = writeln!(
+            r.stdout,
+            "WARNING: Expected receivers did not match resolved receivers."
+        );
+        r.code = 1;
+    }
+    r
+}
+
+fn print_tree(
+    n: &crate::dispatch::route::Route,
+    prefix: &str,
+    last: bool,
+    root: bool,
+    out: &mut String,
+) {
+    let branch = if root {
+        ""
+    } else if last {
+        "└── "
+    } else {
+        "├── "
+    };
+    let own = n.key.rsplit('/').next().unwrap_or("{}");
+    let name = if root { "default-route" } else { own };
+    let cont = if n.continue_ { "  continue: true" } else { "" };
+    let _ = writeln!(
+        out,
+        "{prefix}{branch}{name}  receiver: {}{cont}",
+        n.opts.receiver
+    );
+    let child_prefix = if root {
+        String::new()
+    } else {
+        format!("{prefix}{}", if last { "    " } else { "│   " })
+    };
+    for (i, c) in n.routes.iter().enumerate() {
+        print_tree(c, &child_prefix, i + 1 == n.routes.len(), false, out);
+    }
 }

@@ -12,7 +12,9 @@ use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 use vigie_promql::notation::parse_duration;
 
+use crate::amconfig::{HttpConfig, RawAlertmanager, RawInhibit, RawReceiver, RawRoute, Routing};
 use crate::rules::file::{valid_label_name, yaml_error};
+use crate::timeinterval::RawNamed;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
@@ -42,8 +44,8 @@ pub struct Global {
     pub target_limit: Option<IgnoredAny>,
     pub keep_dropped_targets: Option<IgnoredAny>,
     // Alertmanager's global keys, read by the dispatcher and notifiers.
-    pub resolve_timeout: Option<IgnoredAny>,
-    pub http_config: Option<IgnoredAny>,
+    pub resolve_timeout: Option<Dur>,
+    pub http_config: Option<HttpConfig>,
     pub smtp_from: Option<IgnoredAny>,
     pub smtp_hello: Option<IgnoredAny>,
     pub smtp_smarthost: Option<IgnoredAny>,
@@ -179,12 +181,17 @@ pub struct RawConfig {
     pub alerting: Option<Alerting>,
     pub remote_query: Option<RemoteQuery>,
     // Alertmanager's top-level keys, read by the dispatcher.
-    pub route: Option<IgnoredAny>,
-    pub receivers: Option<IgnoredAny>,
-    pub inhibit_rules: Option<IgnoredAny>,
-    pub templates: Option<IgnoredAny>,
-    pub time_intervals: Option<IgnoredAny>,
-    pub mute_time_intervals: Option<IgnoredAny>,
+    pub route: Option<RawRoute>,
+    #[serde(default)]
+    pub receivers: Vec<RawReceiver>,
+    #[serde(default)]
+    pub inhibit_rules: Vec<RawInhibit>,
+    #[serde(default)]
+    pub templates: Vec<String>,
+    #[serde(default)]
+    pub time_intervals: Vec<RawNamed>,
+    #[serde(default)]
+    pub mute_time_intervals: Vec<RawNamed>,
 }
 
 /// A scrape target with everything needed to scrape it.
@@ -240,6 +247,10 @@ pub struct Config {
     pub jobs: Vec<Job>,
     pub alertmanagers: Vec<AlertmanagerTarget>,
     pub remote: Option<Remote>,
+    /// Alertmanager's keys, validated; `None` when the file has no `route`.
+    pub routing: Option<std::sync::Arc<Routing>>,
+    /// The file's text, for the status APIs.
+    pub original: String,
 }
 
 impl Config {
@@ -343,7 +354,7 @@ impl Config {
             let basic_auth = sc
                 .basic_auth
                 .as_ref()
-                .map(|b| resolve_basic_auth(b, &base, &mut errors, &file));
+                .map(|b| resolve_basic_auth_for(b, &base, &mut errors, &file));
             let template = Target {
                 job: name.clone(),
                 url: format!("{scheme}://{{}}{path}{query}"),
@@ -408,7 +419,7 @@ impl Config {
             let basic_auth = am
                 .basic_auth
                 .as_ref()
-                .map(|b| resolve_basic_auth(b, &base, &mut errors, &file));
+                .map(|b| resolve_basic_auth_for(b, &base, &mut errors, &file));
             for t in am.static_configs.iter().flat_map(|s| &s.targets) {
                 alertmanagers.push(AlertmanagerTarget {
                     url: format!(
@@ -445,7 +456,7 @@ impl Config {
                 basic_auth: r
                     .basic_auth
                     .as_ref()
-                    .map(|b| resolve_basic_auth(b, &base, &mut Vec::new(), &file)),
+                    .map(|b| resolve_basic_auth_for(b, &base, &mut Vec::new(), &file)),
                 bearer_token,
                 tls: r.tls_config.clone().map(|t| resolve_tls(t, &base)),
                 timeout_ms: r
@@ -455,6 +466,22 @@ impl Config {
                     .unwrap_or(30_000),
             }
         });
+        let routing = crate::amconfig::build(
+            &RawAlertmanager {
+                resolve_timeout: g.resolve_timeout.as_ref(),
+                http_config: g.http_config.as_ref(),
+                route: raw.route.as_ref(),
+                receivers: &raw.receivers,
+                inhibit_rules: &raw.inhibit_rules,
+                time_intervals: &raw.time_intervals,
+                mute_time_intervals: &raw.mute_time_intervals,
+                templates: &raw.templates,
+            },
+            &file,
+            &base,
+            &mut errors,
+        )
+        .map(std::sync::Arc::new);
         for k in g.external_labels.keys() {
             if !valid_label_name(k) {
                 errors.push(format!(
@@ -486,12 +513,20 @@ impl Config {
             jobs,
             alertmanagers,
             remote,
+            routing,
+            original: text.to_string(),
         })
     }
 }
 
 /// A duration field, or its default; a bad one is reported with its position.
-fn dur(d: &Option<Dur>, field: &str, default: i64, file: &str, errors: &mut Vec<String>) -> i64 {
+pub(crate) fn dur(
+    d: &Option<Dur>,
+    field: &str,
+    default: i64,
+    file: &str,
+    errors: &mut Vec<String>,
+) -> i64 {
     match d {
         None => default,
         Some(Dur(s)) => match parse_duration(&s.value) {
@@ -520,7 +555,7 @@ pub fn target_for(template: &Target, address: &str, labels: &BTreeMap<String, St
     t
 }
 
-fn resolve_basic_auth(
+pub(crate) fn resolve_basic_auth_for(
     b: &BasicAuth,
     base: &Path,
     errors: &mut Vec<String>,
@@ -540,7 +575,7 @@ fn resolve_basic_auth(
     (b.username.clone(), password)
 }
 
-fn resolve_tls(mut t: TlsConfig, base: &Path) -> TlsConfig {
+pub(crate) fn resolve_tls(mut t: TlsConfig, base: &Path) -> TlsConfig {
     let abs = |p: &mut Option<String>| {
         if let Some(v) = p
             && !Path::new(v.as_str()).is_absolute()

@@ -6,9 +6,19 @@
 //! - [`check`]: `check rules` / `check config` reports.
 
 pub mod alerting;
+pub mod amconfig;
 pub mod check;
 pub mod config;
+pub mod dispatch;
+pub mod durable;
+pub mod inhibit;
+pub mod matcher;
+pub mod nflog;
+pub mod notify;
+pub mod provider;
 pub mod rules;
 pub mod server;
+pub mod silence;
 pub mod store;
+pub mod timeinterval;
 pub mod unittest;

@@ -1,5 +1,5 @@
-//! vigie-router: `check` and `test` speak promtool's formats and exit codes; `run` (the
-//! long-running router) lands with the evaluation loop and the dispatcher.
+//! vigie-router: `run` is the long-running router; `check` and `test` speak promtool's and
+//! amtool's formats and exit codes.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -109,6 +109,28 @@ fn command() -> Command {
                     Command::new("promql")
                         .about("PromQL test scripts in Prometheus' promqltest format")
                         .arg(files_arg()),
+                )
+                .subcommand(
+                    Command::new("routes")
+                        .about("Which receivers an alert reaches, like amtool config routes test")
+                        .arg(
+                            Arg::new("config")
+                                .long("config")
+                                .visible_alias("config.file")
+                                .default_value("vigie-router.yml"),
+                        )
+                        .arg(
+                            Arg::new("verify.receivers")
+                                .long("verify.receivers")
+                                .help("Expected receivers, comma-separated; exit 1 on mismatch"),
+                        )
+                        .arg(
+                            Arg::new("tree")
+                                .long("tree")
+                                .action(ArgAction::SetTrue)
+                                .help("Print the routing tree"),
+                        )
+                        .arg(Arg::new("labels").num_args(0..).value_name("LABEL=VALUE")),
                 ),
         )
 }
@@ -143,6 +165,22 @@ fn main() -> ExitCode {
         Some(("test", t)) => match t.subcommand() {
             Some(("rules", r)) => test_rules(r),
             Some(("promql", p)) => test_promql(&files(p)),
+            Some(("routes", r)) => {
+                let labels: Vec<String> = r
+                    .get_many::<String>("labels")
+                    .map(|v| v.cloned().collect())
+                    .unwrap_or_default();
+                let config = r.get_one::<String>("config").cloned().unwrap_or_default();
+                let report = check::routes(
+                    Path::new(&config),
+                    &labels,
+                    r.get_one::<String>("verify.receivers").map(String::as_str),
+                    r.get_flag("tree"),
+                );
+                print!("{}", report.stdout);
+                eprint!("{}", report.stderr);
+                ExitCode::from(report.code)
+            }
             _ => ExitCode::from(2),
         },
         Some(("run", r)) => run(r),

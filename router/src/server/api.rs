@@ -17,7 +17,7 @@ use super::{Shared, Tasks, now_ms, reload, rfc3339};
 use crate::alerting::{Alert, State as AlertState};
 use crate::rules::group::RuleState;
 
-type S = (Arc<Shared>, Arc<Mutex<Tasks>>);
+pub type S = (Arc<Shared>, Arc<Mutex<Tasks>>);
 
 pub fn router(shared: Arc<Shared>, tasks: Arc<Mutex<Tasks>>) -> Router {
     Router::new()
@@ -37,6 +37,7 @@ pub fn router(shared: Arc<Shared>, tasks: Arc<Mutex<Tasks>>) -> Router {
         .route("/-/ready", get(|| async { "Ready.\n" }))
         .route("/-/reload", post(reload_handler))
         .route("/metrics", get(metrics))
+        .merge(super::apiv2::routes())
         .with_state((shared, tasks))
 }
 

@@ -4,6 +4,7 @@
 //! the previous configuration and rules when the new ones are broken.
 
 pub mod api;
+pub mod apiv2;
 pub mod remote;
 pub mod scrape;
 pub mod sender;
@@ -22,6 +23,8 @@ use vigie_promql::{Engine, Labels, Value};
 
 use crate::alerting::Context;
 use crate::config::{Config, Target, target_for};
+use crate::dispatch::{Clock, Dispatcher};
+use crate::durable::Durable;
 use crate::rules::file::{self, RuleKind};
 use crate::rules::group::{Backend, GroupState};
 use crate::store::Store;
@@ -91,6 +94,8 @@ pub struct Shared {
     pub client: reqwest::Client,
     pub queries: AtomicU64,
     pub started: Instant,
+    /// Alertmanager's half: alerts, groups, silences, notification log.
+    pub dispatcher: Arc<crate::dispatch::Dispatcher>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -317,7 +322,7 @@ pub fn plain_client() -> reqwest::Client {
     client_with_tls(&Default::default()).unwrap_or_default()
 }
 
-fn client_with_tls(tls: &crate::config::TlsConfig) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client_with_tls(tls: &crate::config::TlsConfig) -> anyhow::Result<reqwest::Client> {
     use rustls_pki_types::pem::PemObject;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -461,6 +466,11 @@ pub fn reload(shared: &Arc<Shared>, tasks: &Mutex<Tasks>) -> Result<(), String> 
                 .remote
                 .clone()
                 .map(|r| Arc::new(RemoteBackend::new(r, shared.client.clone())));
+            // A changed file rebuilds the aggregation groups, as an Alertmanager reload does;
+            // a reload caused by rule files alone leaves them running.
+            if shared.config().original != cfg.original {
+                shared.dispatcher.configure(cfg.routing.clone());
+            }
             *shared.remote.write().unwrap_or_else(|p| p.into_inner()) = remote;
             *shared.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
             *shared.groups.write().unwrap_or_else(|p| p.into_inner()) = new;
@@ -521,6 +531,16 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .into_iter()
         .map(|g| Arc::new(Mutex::new(GroupState::new(g))))
         .collect();
+    let (durable, loaded) = Durable::open(&opts.storage_path)?;
+    tracing::info!(
+        alerts = loaded.alerts.len(),
+        silences = loaded.silences.len(),
+        notification_log = loaded.nflog.len(),
+        "dispatcher state restored"
+    );
+    let dispatcher = Dispatcher::new(durable, Clock::system(), opts.external_url.clone(), loaded);
+    dispatcher.configure(cfg.routing.clone());
+    dispatcher.spawn_maintenance();
     let shared = Arc::new(Shared {
         opts: opts.clone(),
         engine,
@@ -538,6 +558,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         client,
         queries: AtomicU64::new(0),
         started: Instant::now(),
+        dispatcher,
     });
     state::restore(&shared);
     let tasks = Arc::new(Mutex::new(Tasks::default()));

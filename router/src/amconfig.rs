@@ -1,0 +1,470 @@
+//! Alertmanager's half of the configuration file (`route`, `receivers`, `inhibit_rules`,
+//! `time_intervals`, `mute_time_intervals`, `templates`, `global.resolve_timeout`), validated as
+//! Alertmanager validates it, into the [`Routing`] the dispatcher runs.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_saphyr::Spanned;
+
+use crate::config::{BasicAuth, Dur, TlsConfig, dur};
+use crate::dispatch::route::{Route, RouteOpts};
+use crate::inhibit::InhibitRule;
+use crate::matcher::{Matcher, Op, parse_matchers, valid_name};
+use crate::notify::webhook::Webhook;
+use crate::notify::{Integration, Receiver};
+use crate::timeinterval::{RawNamed, TimeInterval};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub receiver: Option<Spanned<String>>,
+    pub group_by: Option<Vec<String>>,
+    #[serde(rename = "continue", default)]
+    pub continue_: bool,
+    #[serde(rename = "match", default)]
+    pub match_: BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_re: BTreeMap<String, String>,
+    #[serde(default)]
+    pub matchers: Vec<Spanned<String>>,
+    pub group_wait: Option<Dur>,
+    pub group_interval: Option<Dur>,
+    pub repeat_interval: Option<Dur>,
+    #[serde(default)]
+    pub mute_time_intervals: Vec<String>,
+    #[serde(default)]
+    pub active_time_intervals: Vec<String>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub credentials: Option<String>,
+    pub credentials_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<String>,
+    pub tls_config: Option<TlsConfig>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+    pub proxy_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub send_resolved: Option<bool>,
+    pub url: Option<Spanned<String>>,
+    pub url_file: Option<String>,
+    #[serde(default)]
+    pub max_alerts: u64,
+    pub http_config: Option<HttpConfig>,
+    pub timeout: Option<Dur>,
+}
+
+/// A receiver; the integrations of later issues are named so that using one is a clear error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReceiver {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub webhook_configs: Vec<RawWebhook>,
+    pub email_configs: Option<IgnoredAny>,
+    pub pagerduty_configs: Option<IgnoredAny>,
+    pub slack_configs: Option<IgnoredAny>,
+    pub opsgenie_configs: Option<IgnoredAny>,
+    pub victorops_configs: Option<IgnoredAny>,
+    pub pushover_configs: Option<IgnoredAny>,
+    pub wechat_configs: Option<IgnoredAny>,
+    pub sns_configs: Option<IgnoredAny>,
+    pub telegram_configs: Option<IgnoredAny>,
+    pub discord_configs: Option<IgnoredAny>,
+    pub webex_configs: Option<IgnoredAny>,
+    pub msteams_configs: Option<IgnoredAny>,
+    pub msteamsv2_configs: Option<IgnoredAny>,
+    pub jira_configs: Option<IgnoredAny>,
+    pub rocketchat_configs: Option<IgnoredAny>,
+    pub incidentio_configs: Option<IgnoredAny>,
+    pub mattermost_configs: Option<IgnoredAny>,
+}
+
+impl RawReceiver {
+    fn unsupported(&self) -> Vec<&'static str> {
+        let all = [
+            ("email_configs", self.email_configs.is_some()),
+            ("pagerduty_configs", self.pagerduty_configs.is_some()),
+            ("slack_configs", self.slack_configs.is_some()),
+            ("opsgenie_configs", self.opsgenie_configs.is_some()),
+            ("victorops_configs", self.victorops_configs.is_some()),
+            ("pushover_configs", self.pushover_configs.is_some()),
+            ("wechat_configs", self.wechat_configs.is_some()),
+            ("sns_configs", self.sns_configs.is_some()),
+            ("telegram_configs", self.telegram_configs.is_some()),
+            ("discord_configs", self.discord_configs.is_some()),
+            ("webex_configs", self.webex_configs.is_some()),
+            ("msteams_configs", self.msteams_configs.is_some()),
+            ("msteamsv2_configs", self.msteamsv2_configs.is_some()),
+            ("jira_configs", self.jira_configs.is_some()),
+            ("rocketchat_configs", self.rocketchat_configs.is_some()),
+            ("incidentio_configs", self.incidentio_configs.is_some()),
+            ("mattermost_configs", self.mattermost_configs.is_some()),
+        ];
+        all.into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| n)
+            .collect()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInhibit {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub source_match: BTreeMap<String, String>,
+    #[serde(default)]
+    pub source_match_re: BTreeMap<String, String>,
+    #[serde(default)]
+    pub source_matchers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub target_match: BTreeMap<String, String>,
+    #[serde(default)]
+    pub target_match_re: BTreeMap<String, String>,
+    #[serde(default)]
+    pub target_matchers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub equal: Vec<String>,
+}
+
+/// Alertmanager's top-level keys as they appear in the file.
+#[derive(Debug, Default)]
+pub struct RawAlertmanager<'a> {
+    pub resolve_timeout: Option<&'a Dur>,
+    pub http_config: Option<&'a HttpConfig>,
+    pub route: Option<&'a RawRoute>,
+    pub receivers: &'a [RawReceiver],
+    pub inhibit_rules: &'a [RawInhibit],
+    pub time_intervals: &'a [RawNamed],
+    pub mute_time_intervals: &'a [RawNamed],
+    pub templates: &'a [String],
+}
+
+/// What the dispatcher runs: the validated tree, receivers, inhibit rules and intervals.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub route: Route,
+    pub receivers: BTreeMap<String, Receiver>,
+    pub inhibit_rules: Vec<InhibitRule>,
+    pub time_intervals: HashMap<String, TimeInterval>,
+    pub resolve_timeout_ms: i64,
+}
+
+/// Validates Alertmanager's keys; `None` with errors pushed when they are wrong, `None` without
+/// errors when the file has no `route` (a router that only evaluates rules).
+pub fn build(
+    raw: &RawAlertmanager<'_>,
+    file: &str,
+    base: &Path,
+    errors: &mut Vec<String>,
+) -> Option<Routing> {
+    let start = errors.len();
+    let resolve_timeout_ms = dur(
+        &raw.resolve_timeout.cloned(),
+        "global.resolve_timeout",
+        300_000,
+        file,
+        errors,
+    );
+    let Some(root) = raw.route else {
+        if !raw.receivers.is_empty() {
+            errors.push(format!("{file}: no route provided in config"));
+        }
+        return None;
+    };
+    let mut receivers = BTreeMap::new();
+    for r in raw.receivers {
+        let at = format!(
+            "{file}: {}:{}: receiver {:?}:",
+            r.name.referenced.line(),
+            r.name.referenced.column(),
+            r.name.value
+        );
+        if r.name.value.is_empty() {
+            errors.push(format!("{at} missing name in receiver"));
+        }
+        for n in r.unsupported() {
+            errors.push(format!(
+                "{at} {n} is not supported yet (supported: webhook_configs)"
+            ));
+        }
+        let mut integrations = Vec::new();
+        for (idx, w) in r.webhook_configs.iter().enumerate() {
+            match Webhook::build(w, raw.http_config, base, file) {
+                Ok(hook) => integrations.push(Integration::webhook(idx, w, hook)),
+                Err(e) => errors.push(format!("{at} webhook_configs[{idx}]: {e}")),
+            }
+        }
+        if receivers
+            .insert(
+                r.name.value.clone(),
+                Receiver {
+                    name: r.name.value.clone(),
+                    integrations,
+                },
+            )
+            .is_some()
+        {
+            errors.push(format!(
+                "{at} notification config name {:?} is not unique",
+                r.name.value
+            ));
+        }
+    }
+    let mut time_intervals = HashMap::new();
+    for ti in raw.time_intervals.iter().chain(raw.mute_time_intervals) {
+        match TimeInterval::build(ti) {
+            Ok(t) => {
+                if time_intervals.insert(ti.name.clone(), t).is_some() {
+                    errors.push(format!("{file}: time interval {:?} is not unique", ti.name));
+                }
+            }
+            Err(e) => errors.push(format!("{file}: {e}")),
+        }
+    }
+    let mut inhibit_rules = Vec::new();
+    for (i, r) in raw.inhibit_rules.iter().enumerate() {
+        let at = format!("{file}: inhibit_rules[{i}]:");
+        let source = route_matchers(
+            &r.source_match,
+            &r.source_match_re,
+            &r.source_matchers,
+            &at,
+            file,
+            errors,
+        );
+        let target = route_matchers(
+            &r.target_match,
+            &r.target_match_re,
+            &r.target_matchers,
+            &at,
+            file,
+            errors,
+        );
+        for e in &r.equal {
+            if !valid_name(e) {
+                errors.push(format!("{at} equal: invalid label name {e:?}"));
+            }
+        }
+        inhibit_rules.push(InhibitRule {
+            name: r.name.clone().unwrap_or_default(),
+            source,
+            target,
+            equal: r.equal.clone(),
+        });
+    }
+
+    // The root route: receiver required, no matchers, continue or time intervals.
+    let root_at = root
+        .receiver
+        .as_ref()
+        .map(|r| {
+            format!(
+                "{file}: {}:{}: route:",
+                r.referenced.line(),
+                r.referenced.column()
+            )
+        })
+        .unwrap_or_else(|| format!("{file}: route:"));
+    if root.receiver.as_ref().is_none_or(|r| r.value.is_empty()) {
+        errors.push(format!(
+            "{root_at} root route must specify a default receiver"
+        ));
+    }
+    if !root.match_.is_empty() || !root.match_re.is_empty() || !root.matchers.is_empty() {
+        errors.push(format!("{root_at} root route must not have any matchers"));
+    }
+    if root.continue_ {
+        errors.push(format!("{root_at} cannot have continue in root route"));
+    }
+    if !root.mute_time_intervals.is_empty() {
+        errors.push(format!(
+            "{root_at} root route must not have any mute time intervals"
+        ));
+    }
+    if !root.active_time_intervals.is_empty() {
+        errors.push(format!(
+            "{root_at} root route must not have any active time intervals"
+        ));
+    }
+    let mut tree = build_route(root, &RouteOpts::default(), None, file, errors);
+    tree.number();
+    let mut seen_receivers = HashSet::new();
+    for r in tree.walk() {
+        if !receivers.contains_key(&r.opts.receiver) && seen_receivers.insert(&r.opts.receiver) {
+            errors.push(format!(
+                "{file}: undefined receiver {:?} used in route",
+                r.opts.receiver
+            ));
+        }
+        for t in r
+            .opts
+            .mute_time_intervals
+            .iter()
+            .chain(&r.opts.active_time_intervals)
+        {
+            if !time_intervals.contains_key(t) {
+                errors.push(format!(
+                    "{file}: undefined time interval {t:?} used in route"
+                ));
+            }
+        }
+    }
+    for t in raw.templates {
+        let pattern = if Path::new(t).is_absolute() {
+            t.into()
+        } else {
+            base.join(t)
+        };
+        if let Err(e) = crate::rules::file::expand_glob(&pattern) {
+            errors.push(format!("{file}: templates: {t}: {e}"));
+        }
+    }
+    if errors.len() > start {
+        return None;
+    }
+    Some(Routing {
+        route: tree,
+        receivers,
+        inhibit_rules,
+        time_intervals,
+        resolve_timeout_ms,
+    })
+}
+
+fn build_route(
+    raw: &RawRoute,
+    parent: &RouteOpts,
+    parent_key: Option<&str>,
+    file: &str,
+    errors: &mut Vec<String>,
+) -> Route {
+    let at = match &raw.receiver {
+        Some(r) => format!(
+            "{file}: {}:{}: route:",
+            r.referenced.line(),
+            r.referenced.column()
+        ),
+        None => format!("{file}: route:"),
+    };
+    let mut opts = parent.clone();
+    opts.mute_time_intervals = raw.mute_time_intervals.clone();
+    opts.active_time_intervals = raw.active_time_intervals.clone();
+    if let Some(r) = &raw.receiver {
+        opts.receiver = r.value.clone();
+    }
+    if let Some(g) = &raw.group_by {
+        opts.group_by_all = false;
+        opts.group_by.clear();
+        let mut seen = HashSet::new();
+        for l in g {
+            if l == "..." {
+                if g.len() > 1 {
+                    errors.push(format!("{at} cannot have wildcard group_by (`...`) and other labels at the same time"));
+                }
+                opts.group_by_all = true;
+            } else if !valid_name(l) {
+                errors.push(format!("{at} group_by: invalid label name {l:?}"));
+            } else if !seen.insert(l) {
+                errors.push(format!("{at} duplicated label {l:?} in group_by"));
+            } else {
+                opts.group_by.push(l.clone());
+            }
+        }
+        opts.group_by.sort();
+    }
+    opts.group_wait_ms = dur(
+        &raw.group_wait,
+        "group_wait",
+        parent.group_wait_ms,
+        file,
+        errors,
+    );
+    opts.group_interval_ms = dur(
+        &raw.group_interval,
+        "group_interval",
+        parent.group_interval_ms,
+        file,
+        errors,
+    );
+    opts.repeat_interval_ms = dur(
+        &raw.repeat_interval,
+        "repeat_interval",
+        parent.repeat_interval_ms,
+        file,
+        errors,
+    );
+    if opts.group_interval_ms == 0 {
+        errors.push(format!("{at} group_interval cannot be zero"));
+    }
+    if opts.repeat_interval_ms == 0 {
+        errors.push(format!("{at} repeat_interval cannot be zero"));
+    }
+    let matchers = route_matchers(&raw.match_, &raw.match_re, &raw.matchers, &at, file, errors);
+    let mut route = Route::new(matchers, raw.continue_, opts, parent_key);
+    let key = route.key.clone();
+    route.routes = raw
+        .routes
+        .iter()
+        .map(|c| build_route(c, &route.opts, Some(&key), file, errors))
+        .collect();
+    route
+}
+
+/// `match`, `match_re` and `matchers` of a route or an inhibit side, ANDed.
+fn route_matchers(
+    eq: &BTreeMap<String, String>,
+    re: &BTreeMap<String, String>,
+    list: &[Spanned<String>],
+    at: &str,
+    file: &str,
+    errors: &mut Vec<String>,
+) -> Vec<Matcher> {
+    let mut out = Vec::new();
+    for (op, map) in [(Op::Equal, eq), (Op::Regex, re)] {
+        for (k, v) in map {
+            if !valid_name(k) {
+                errors.push(format!("{at} invalid label name {k:?} in match"));
+                continue;
+            }
+            match Matcher::new(k, op, v) {
+                Ok(m) => out.push(m),
+                Err(e) => errors.push(format!("{at} {k}: {e}")),
+            }
+        }
+    }
+    for s in list {
+        match parse_matchers(&s.value) {
+            Ok(ms) => out.extend(ms),
+            Err(e) => errors.push(format!(
+                "{file}: {}:{}: matchers: {:?}: {e}",
+                s.referenced.line(),
+                s.referenced.column(),
+                s.value
+            )),
+        }
+    }
+    out
+}

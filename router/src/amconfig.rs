@@ -375,7 +375,9 @@ fn build_route(
     if let Some(r) = &raw.receiver {
         opts.receiver = r.value.clone();
     }
-    if let Some(g) = &raw.group_by {
+    // An empty list is the same as none: Alertmanager 0.25 inherits the parent's grouping then
+    // (measured side by side; its docs suggest otherwise).
+    if let Some(g) = raw.group_by.as_ref().filter(|g| !g.is_empty()) {
         opts.group_by_all = false;
         opts.group_by.clear();
         let mut seen = HashSet::new();

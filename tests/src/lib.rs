@@ -251,3 +251,217 @@ pub fn collector_flags() -> Vec<String> {
 /// node_exporter 1.5's upstream default (Debian's package excludes more).
 pub const UPSTREAM_MOUNT_POINTS_EXCLUDE: &str =
     "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+
+/// One request a [`WebhookDouble`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+/// A webhook receiver on 127.0.0.1 that checks every request against Alertmanager's webhook
+/// format (version 4): POST, `application/json`, every documented field with its type. A
+/// deviation is recorded and fails the test through [`WebhookDouble::received`].
+pub struct WebhookDouble {
+    pub port: u16,
+    log: std::sync::Arc<std::sync::Mutex<(Vec<Received>, Vec<String>)>>,
+}
+
+impl WebhookDouble {
+    pub fn start() -> WebhookDouble {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind webhook double");
+        let port = listener.local_addr().expect("addr").port();
+        let log: std::sync::Arc<std::sync::Mutex<(Vec<Received>, Vec<String>)>> =
+            Default::default();
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let l = l.clone();
+                std::thread::spawn(move || serve_webhook(stream, &l));
+            }
+        });
+        WebhookDouble { port, log }
+    }
+
+    /// What arrived so far; panics if any request deviated from the format.
+    pub fn received(&self) -> Vec<Received> {
+        let g = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(g.1.is_empty(), "webhook format deviations: {:#?}", g.1);
+        g.0.clone()
+    }
+}
+
+fn serve_webhook(mut s: TcpStream, log: &std::sync::Mutex<(Vec<Received>, Vec<String>)>) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or_default().to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < end + 4 + len {
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let at = Instant::now();
+        let body = &buf[end + 4..end + 4 + len];
+        let mut parts = request_line.split(' ');
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let mut problems = Vec::new();
+        if method != "POST" {
+            problems.push(format!("{path}: method {method}, want POST"));
+        }
+        if !headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.starts_with("application/json"))
+        {
+            problems.push(format!("{path}: Content-Type is not application/json"));
+        }
+        let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_else(|e| {
+            problems.push(format!("{path}: body is not JSON: {e}"));
+            serde_json::Value::Null
+        });
+        problems.extend(
+            check_webhook_body(&value)
+                .into_iter()
+                .map(|p| format!("{path}: {p}")),
+        );
+        {
+            let mut g = log.lock().unwrap_or_else(|p| p.into_inner());
+            g.0.push(Received {
+                at,
+                path: path.to_string(),
+                body: value,
+            });
+            g.1.extend(problems);
+        }
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        buf.drain(..end + 4 + len);
+    }
+}
+
+/// The fields of Alertmanager's webhook body and their types.
+pub fn check_webhook_body(v: &serde_json::Value) -> Vec<String> {
+    let mut p = Vec::new();
+    let is_str_map = |v: &serde_json::Value| {
+        v.as_object()
+            .is_some_and(|m| m.values().all(|x| x.is_string()))
+    };
+    let rfc3339 = |v: &serde_json::Value| {
+        v.as_str().is_some_and(|s| {
+            s.len() >= 20
+                && s.as_bytes().get(10) == Some(&b'T')
+                && (s.ends_with('Z') || s.contains('+'))
+        })
+    };
+    for k in ["receiver", "externalURL", "groupKey"] {
+        if !v[k].is_string() {
+            p.push(format!("{k} missing or not a string"));
+        }
+    }
+    if v["version"] != "4" {
+        p.push(format!("version is {}, want \"4\"", v["version"]));
+    }
+    if !(v["status"] == "firing" || v["status"] == "resolved") {
+        p.push(format!("status {}", v["status"]));
+    }
+    for k in ["groupLabels", "commonLabels", "commonAnnotations"] {
+        if !is_str_map(&v[k]) {
+            p.push(format!("{k} is not a map of strings"));
+        }
+    }
+    if !v["truncatedAlerts"].is_u64() {
+        p.push("truncatedAlerts missing or not a count".into());
+    }
+    let Some(alerts) = v["alerts"].as_array() else {
+        p.push("alerts is not an array".into());
+        return p;
+    };
+    if alerts.is_empty() {
+        p.push("alerts is empty".into());
+    }
+    for (i, a) in alerts.iter().enumerate() {
+        if !(a["status"] == "firing" || a["status"] == "resolved") {
+            p.push(format!("alerts[{i}].status {}", a["status"]));
+        }
+        for k in ["labels", "annotations"] {
+            if !is_str_map(&a[k]) {
+                p.push(format!("alerts[{i}].{k} is not a map of strings"));
+            }
+        }
+        for k in ["startsAt", "endsAt"] {
+            if !rfc3339(&a[k]) {
+                p.push(format!("alerts[{i}].{k} {} is not RFC 3339", a[k]));
+            }
+        }
+        if a["status"] == "firing" && a["endsAt"] != "0001-01-01T00:00:00Z" {
+            p.push(format!("alerts[{i}] firing with endsAt {}", a["endsAt"]));
+        }
+        if !a["generatorURL"].is_string() {
+            p.push(format!("alerts[{i}].generatorURL missing"));
+        }
+        if !a["fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.len() == 16 && f.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            p.push(format!("alerts[{i}].fingerprint {}", a["fingerprint"]));
+        }
+    }
+    p
+}
+
+/// A request with any method and body (DELETE, PUT, …), otherwise like [`get`].
+pub fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    request(port, method, path, headers, body)
+}
+
+/// RFC 3339 in UTC with milliseconds, for alert times in requests.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let ms = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
+}

@@ -270,7 +270,7 @@ route:
       continue: true
     - matchers: [severity=critical]
       receiver: pager
-      group_by: []
+      group_by: [severity]
 receivers:
   - name: default
     webhook_configs: [{url: 'http://127.0.0.1:1/'}]

@@ -304,7 +304,7 @@ receivers:
             ),
             (
                 "pager".to_string(),
-                r#"{}/{severity="critical"}:{}"#.to_string()
+                r#"{}/{severity="critical"}:{severity="critical"}"#.to_string()
             ),
         ]
     );

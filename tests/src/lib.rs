@@ -24,15 +24,9 @@ pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--bins",
-                "-p",
-                "vigie-agent",
-                "-p",
-                "vigie-router",
-            ])
+            // The same selection as `.ci/run`'s build, so features unify the same way and the
+            // binaries built there are reused instead of rebuilt.
+            .args(["build", "--release", "--workspace", "--bins"])
             .current_dir(root())
             .status()
             .expect("run cargo build");

@@ -260,7 +260,7 @@ impl Dispatcher {
                 counter.fetch_add(1, Ordering::Relaxed);
                 let merged = st.alerts.put(a, now);
                 st.inhibitor.observe(&merged);
-                ops.push(Op::PutAlert((*merged).clone()));
+                ops.push(Op::PutAlert(merged.clone()));
                 if let Some(r) = &routing {
                     self.route_alert(&mut st, &r.route, merged, now);
                 }
@@ -272,10 +272,15 @@ impl Dispatcher {
     async fn run_group(self: Arc<Self>, g: Arc<Group>) {
         loop {
             let next = lock(&g.timing).next;
-            tokio::select! {
+            // Due now (group_wait 0s, or an old alert): no trip through the 1 ms timer wheel.
+            if next > Instant::now() {
+                tokio::select! {
                 _ = g.cancel.cancelled() => return,
                 _ = g.wake.notified() => continue,
                 _ = tokio::time::sleep_until(next) => {}
+                }
+            } else if g.cancel.is_cancelled() {
+                return;
             }
             let interval = Duration::from_millis(g.opts.group_interval_ms as u64);
             {

@@ -38,6 +38,7 @@ pub fn router(shared: Arc<Shared>, tasks: Arc<Mutex<Tasks>>) -> Router {
         .route("/-/reload", post(reload_handler))
         .route("/metrics", get(metrics))
         .merge(super::apiv2::routes())
+        .merge(super::ui::routes())
         .with_state((shared, tasks))
 }
 

@@ -9,6 +9,7 @@ pub mod remote;
 pub mod scrape;
 pub mod sender;
 pub mod state;
+pub mod ui;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -637,6 +637,7 @@ async fn metrics(State((shared, _)): State<S>) -> Response {
         Kind::Counter,
         shared.queries.load(std::sync::atomic::Ordering::Relaxed) as f64,
     ));
+    dispatch_metrics(&shared, &mut fams);
     let (fams, _) = vigie_exposition::normalize(fams);
     let mut out = Vec::new();
     vigie_exposition::text::encode(&fams, &mut out);
@@ -648,6 +649,62 @@ async fn metrics(State((shared, _)): State<S>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// The dispatcher's figures under Alertmanager's metric names, so its dashboards work.
+fn dispatch_metrics(shared: &Shared, fams: &mut Vec<Family>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let d = &shared.dispatcher;
+    let (active, suppressed, silences) = d.counts();
+    let mut alerts = Family::new(
+        "alertmanager_alerts",
+        "How many alerts by state.",
+        Kind::Gauge,
+    );
+    alerts.push(&[("state", "active")], active as f64);
+    alerts.push(&[("state", "suppressed")], suppressed as f64);
+    let mut received = Family::new(
+        "alertmanager_alerts_received_total",
+        "The total number of received alerts.",
+        Kind::Counter,
+    );
+    received.push(
+        &[("status", "firing")],
+        d.stats.received_firing.load(Relaxed) as f64,
+    );
+    received.push(
+        &[("status", "resolved")],
+        d.stats.received_resolved.load(Relaxed) as f64,
+    );
+    let mut sil = Family::new(
+        "alertmanager_silences",
+        "How many silences by state.",
+        Kind::Gauge,
+    );
+    for (i, state) in ["pending", "active", "expired"].iter().enumerate() {
+        sil.push(&[("state", state)], silences[i] as f64);
+    }
+    let mut sent = Family::new(
+        "alertmanager_notifications_total",
+        "The total number of attempted notifications.",
+        Kind::Counter,
+    );
+    let ok = d.stats.notifications.load(Relaxed);
+    let failed = d.stats.notifications_failed.load(Relaxed);
+    sent.push(&[("integration", "webhook")], (ok + failed) as f64);
+    let mut fail = Family::new(
+        "alertmanager_notifications_failed_total",
+        "The total number of failed notifications.",
+        Kind::Counter,
+    );
+    fail.push(&[("integration", "webhook")], failed as f64);
+    fams.extend([alerts, received, sil, sent, fail]);
+    fams.push(Family::single(
+        "alertmanager_alerts_invalid_total",
+        "The total number of received alerts that were invalid.",
+        Kind::Counter,
+        d.stats.invalid.load(Relaxed) as f64,
+    ));
 }
 
 #[cfg(test)]

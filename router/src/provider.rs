@@ -214,13 +214,13 @@ impl Alerts {
         self.map.values()
     }
 
-    /// Drops resolved alerts (Alertmanager's `--alerts.gc-interval` sweep); returns their
-    /// fingerprints.
-    pub fn gc(&mut self, now: i64) -> Vec<u64> {
+    /// Drops resolved alerts (Alertmanager's `--alerts.gc-interval` sweep) except those a
+    /// group still has to notify; returns their fingerprints.
+    pub fn gc(&mut self, now: i64, pending: &std::collections::HashSet<u64>) -> Vec<u64> {
         let gone: Vec<u64> = self
             .map
             .iter()
-            .filter(|(_, a)| a.resolved_at(now))
+            .filter(|(fp, a)| a.resolved_at(now) && !pending.contains(fp))
             .map(|(fp, _)| *fp)
             .collect();
         for fp in &gone {

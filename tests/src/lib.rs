@@ -139,7 +139,7 @@ impl Response {
 
 /// A plain HTTP/1.1 GET on 127.0.0.1 (one request per connection; chunked bodies decoded).
 pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
-    request(port, "GET", path, headers, b"")
+    send(port, "GET", path, headers, b"")
 }
 
 /// A POST with a body (e.g. a form or JSON), otherwise like [`get`].
@@ -149,10 +149,11 @@ pub fn post(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
-    request(port, "POST", path, headers, body)
+    send(port, "POST", path, headers, body)
 }
 
-fn request(
+/// A request with any method and body (DELETE, PUT, …), otherwise like [`get`].
+pub fn send(
     port: u16,
     method: &str,
     path: &str,
@@ -423,17 +424,6 @@ pub fn check_webhook_body(v: &serde_json::Value) -> Vec<String> {
     p
 }
 
-/// A request with any method and body (DELETE, PUT, …), otherwise like [`get`].
-pub fn send(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<Response> {
-    request(port, method, path, headers, body)
-}
-
 /// RFC 3339 in UTC with milliseconds, for alert times in requests.
 pub fn rfc3339(t: std::time::SystemTime) -> String {
     let ms = t
@@ -458,4 +448,21 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
         (sod / 60) % 60,
         sod % 60
     )
+}
+
+/// Starts `vigie-router run` on a config and data directory, and waits until it is ready.
+pub fn start_router_on(name: &str, dir: &Path, config: &Path, data: &Path, port: u16) -> Proc {
+    let mut p = Proc::start(
+        name,
+        &bin("vigie-router"),
+        &[
+            "run".into(),
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", data.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        dir,
+    );
+    wait_http(&mut p, port, "/-/ready");
+    p
 }

@@ -86,18 +86,7 @@ fn start_router(dir: &Path, hook_port: u16) -> System {
     let cfg = dir.join("router.yml");
     std::fs::write(&cfg, config(hook_port, "vigie")).expect("config");
     let port = free_port();
-    let mut p = Proc::start(
-        "router",
-        &bin("vigie-router"),
-        &[
-            "run".into(),
-            format!("--config.file={}", cfg.display()),
-            format!("--storage.path={}", dir.join("router-data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
-        dir,
-    );
-    wait_http(&mut p, port, "/-/ready");
+    let p = start_router_on("router", dir, &cfg, &dir.join("router-data"), port);
     System {
         name: "vigie",
         port,

@@ -15,19 +15,13 @@ const KILLS: usize = 10;
 const BATCH: usize = 5;
 
 fn start(dir: &Path, port: u16, n: usize) -> Proc {
-    let mut p = Proc::start(
+    start_router_on(
         &format!("router-{n}"),
-        &bin("vigie-router"),
-        &[
-            "run".into(),
-            format!("--config.file={}", dir.join("router.yml").display()),
-            format!("--storage.path={}", dir.join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
         dir,
-    );
-    wait_http(&mut p, port, "/-/ready");
-    p
+        &dir.join("router.yml"),
+        &dir.join("data"),
+        port,
+    )
 }
 
 /// A small deterministic generator; the seed is printed so a failure can be replayed.

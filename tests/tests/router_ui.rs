@@ -26,11 +26,10 @@ impl Browser {
         ]
     }
 
-    /// The DOM as Chromium rendered it.
-    fn dom(&self, url: &str) -> String {
+    fn run(&self, extra: &[String], url: &str) -> std::process::Output {
         let out = Command::new(&self.program)
             .args(self.args())
-            .arg("--dump-dom")
+            .args(extra)
             .arg(url)
             .output()
             .expect("run chromium");
@@ -39,6 +38,12 @@ impl Browser {
             "chromium: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        out
+    }
+
+    /// The DOM as Chromium rendered it.
+    fn dom(&self, url: &str) -> String {
+        let out = self.run(&["--dump-dom".into()], url);
         let dom = String::from_utf8_lossy(&out.stdout).into_owned();
         // Chromium's --dump-dom needs scripts on, so the page itself must carry none.
         assert!(!dom.contains("<script"), "{url} uses JavaScript");
@@ -47,17 +52,12 @@ impl Browser {
 
     fn screenshot(&self, url: &str, name: &str) {
         let path = self.shots.join(format!("{name}.png"));
-        let out = Command::new(&self.program)
-            .args(self.args())
-            .arg(format!("--screenshot={}", path.display()))
-            .arg("--window-size=1280,900")
-            .arg(url)
-            .output()
-            .expect("run chromium");
-        assert!(
-            out.status.success(),
-            "chromium: {}",
-            String::from_utf8_lossy(&out.stderr)
+        self.run(
+            &[
+                format!("--screenshot={}", path.display()),
+                "--window-size=1280,900".into(),
+            ],
+            url,
         );
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "screenshot {} is empty", path.display());
@@ -73,18 +73,13 @@ fn start_router(dir: &Path, hook_port: u16) -> (Proc, u16) {
     )
     .expect("config");
     let port = free_port();
-    let mut p = Proc::start(
+    let p = start_router_on(
         "router-ui",
-        &bin("vigie-router"),
-        &[
-            "run".into(),
-            format!("--config.file={}", dir.join("router.yml").display()),
-            format!("--storage.path={}", dir.join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
         dir,
+        &dir.join("router.yml"),
+        &dir.join("data"),
+        port,
     );
-    wait_http(&mut p, port, "/-/ready");
     (p, port)
 }
 

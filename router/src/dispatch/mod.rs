@@ -471,7 +471,14 @@ impl Dispatcher {
                 }
                 keep
             });
-            ops.extend(st.alerts.gc(now).into_iter().map(Op::DelAlert));
+            // A resolved alert stays on disk until its group has notified the resolution, so
+            // a crash in between does not lose that notification.
+            let pending: std::collections::HashSet<u64> = st
+                .groups
+                .values()
+                .flat_map(|g| lock(&g.alerts).keys().copied().collect::<Vec<_>>())
+                .collect();
+            ops.extend(st.alerts.gc(now, &pending).into_iter().map(Op::DelAlert));
             st.inhibitor.gc(now);
             ops.extend(
                 st.silences

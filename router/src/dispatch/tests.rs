@@ -345,3 +345,30 @@ time_intervals:
         "sent at the first flush on Thursday"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn resolved_alerts_are_kept_until_their_resolution_is_notified() {
+    let (d, sent) = setup(BASIC);
+    let firing = alert(&d, &[("alertname", "A")], 0, 3600);
+    let fp = firing.fingerprint();
+    d.put(vec![firing]).await.expect("put");
+    wait(31).await;
+    assert_eq!(summary(&sent).len(), 1);
+    let mut r = alert(&d, &[("alertname", "A")], 0, 0);
+    r.ends_at = d.clock.now();
+    d.put(vec![r]).await.expect("put");
+    // Clean-up before the group's next flush must not drop the pending resolution.
+    d.maintain().await;
+    assert!(
+        lock(&d.state).alerts.get(fp).is_some(),
+        "dropped before notified"
+    );
+    wait(60).await;
+    assert_eq!(summary(&sent)[1].1, "resolved");
+    d.maintain().await;
+    assert!(
+        lock(&d.state).alerts.get(fp).is_none(),
+        "kept after notified"
+    );
+    assert!(lock(&d.state).groups.is_empty(), "empty group stopped");
+}

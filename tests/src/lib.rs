@@ -23,7 +23,16 @@ pub fn root() -> PathBuf {
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        // Cargo gives the test process its own CARGO_MANIFEST_DIR, CARGO_PKG_*…; some build
+        // scripts (ring's) rerun when those change, which would rebuild every binary in
+        // release here after `.ci/run` built them.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_TARGET_DIR" {
+                cargo.env_remove(k);
+            }
+        }
+        let status = cargo
             // The same selection as `.ci/run`'s build, so features unify the same way and the
             // binaries built there are reused instead of rebuilt.
             .args(["build", "--release", "--workspace", "--bins"])

@@ -52,6 +52,25 @@ fn kill_9_loses_nothing_and_repeats_at_most_once_per_kill() {
     let port = free_port();
     let router = Arc::new(Mutex::new(Some(start(dir.path(), port, 0))));
 
+    // A silence acknowledged before the kills must outlive them.
+    let silence = json!({
+        "matchers": [{"name": "alertname", "value": "NeverSent", "isRegex": false, "isEqual": true}],
+        "startsAt": rfc3339(SystemTime::now()),
+        "endsAt": rfc3339(SystemTime::now() + Duration::from_secs(3600)),
+        "createdBy": "e2e",
+        "comment": "survives kill -9",
+    });
+    let r = post(
+        port,
+        "/api/v2/silences",
+        &[("Content-Type", "application/json")],
+        silence.to_string().as_bytes(),
+    )
+    .expect("post silence");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let silence_id: Value = serde_json::from_slice(&r.body).expect("json");
+    let silence_id = silence_id["silenceID"].as_str().expect("id").to_string();
+
     // The client: batches of alerts, each batch its own group, re-sent until acknowledged,
     // as Prometheus re-sends.
     let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
@@ -134,6 +153,10 @@ fn kill_9_loses_nothing_and_repeats_at_most_once_per_kill() {
     };
     let lost: Vec<&String> = acked.difference(&listed).collect();
     assert!(lost.is_empty(), "acknowledged alerts lost: {lost:?}");
+
+    let r = get(port, &format!("/api/v2/silence/{silence_id}"), &[]).expect("get silence");
+    assert_eq!(r.status, 200, "silence lost: {}", r.text());
+    assert!(r.text().contains("survives kill -9"), "{}", r.text());
 
     // Every acknowledged alert was notified (once its group flushed).
     let notified = || -> BTreeSet<String> {

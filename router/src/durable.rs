@@ -190,7 +190,7 @@ fn encode_alert(a: &Alert, out: &mut Vec<u8>) {
     out.push(u8::from(a.timeout));
     for map in [&a.labels, &a.annotations] {
         out.extend_from_slice(&(map.len() as u32).to_le_bytes());
-        for (k, v) in map {
+        for (k, v) in map.iter() {
             s(out, k);
             s(out, v);
         }
@@ -216,9 +216,11 @@ fn decode_alert(b: &[u8]) -> Option<Alert> {
             let n = self.u32()?;
             String::from_utf8(self.take(n)?.to_vec()).ok()
         }
-        fn map(&mut self) -> Option<std::collections::BTreeMap<String, String>> {
+        fn map(&mut self) -> Option<crate::labelset::LabelSet> {
             let n = self.u32()?;
-            (0..n).map(|_| Some((self.str()?, self.str()?))).collect()
+            let pairs: Option<Vec<(String, String)>> =
+                (0..n).map(|_| Some((self.str()?, self.str()?))).collect();
+            Some(pairs?.into_iter().collect())
         }
     }
     let mut r = R(b);
@@ -232,25 +234,24 @@ fn decode_alert(b: &[u8]) -> Option<Alert> {
         timeout: r.take(1)?[0] != 0,
         labels: r.map()?,
         annotations: r.map()?,
-        generator_url: r.str()?,
+        generator_url: crate::labelset::intern(&r.str()?),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     #[tokio::test]
     async fn commits_survive_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let alert = Alert {
-            labels: BTreeMap::from([("alertname".to_string(), "A".to_string())]),
-            annotations: BTreeMap::new(),
+            labels: [("alertname", "A")].into_iter().collect(),
+            annotations: [("summary", "s")].into_iter().collect(),
             starts_at: 1,
             ends_at: 2,
             updated_at: 1,
-            generator_url: String::new(),
+            generator_url: "http://x/".into(),
             timeout: false,
         };
         {

@@ -2,9 +2,10 @@
 //! are indexed per rule as alerts arrive, so a check at flush time looks at a rule's sources
 //! only, never at every alert.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::labelset::LabelSource;
 use crate::matcher::{Matcher, matches_all};
 use crate::provider::Alert;
 
@@ -39,7 +40,7 @@ impl Inhibitor {
     }
 
     /// The fingerprints of the firing alerts that inhibit these labels, sorted.
-    pub fn mutes(&self, labels: &BTreeMap<String, String>, now: i64) -> Vec<u64> {
+    pub fn mutes<L: LabelSource + ?Sized>(&self, labels: &L, now: i64) -> Vec<u64> {
         let mut by = Vec::new();
         for (rule, cache) in self.rules.iter().zip(&self.sources) {
             if !matches_all(&rule.target, labels) {
@@ -51,10 +52,10 @@ impl Inhibitor {
                 if src.resolved_at(now) || (two_sided && matches_all(&rule.target, &src.labels)) {
                     continue;
                 }
-                let equal = rule.equal.iter().all(|l| {
-                    src.labels.get(l).map_or("", String::as_str)
-                        == labels.get(l).map_or("", String::as_str)
-                });
+                let equal = rule
+                    .equal
+                    .iter()
+                    .all(|l| src.labels.get(l).unwrap_or("") == labels.label(l).unwrap_or(""));
                 if equal {
                     by.push(*fp);
                 }
@@ -80,15 +81,12 @@ mod tests {
 
     fn alert(pairs: &[(&str, &str)], ends_at: i64) -> Arc<Alert> {
         Arc::new(Alert {
-            labels: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            annotations: BTreeMap::new(),
+            labels: pairs.iter().copied().collect(),
+            annotations: Default::default(),
             starts_at: 1,
             ends_at,
             updated_at: 1,
-            generator_url: String::new(),
+            generator_url: "".into(),
             timeout: false,
         })
     }

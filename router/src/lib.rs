@@ -12,6 +12,7 @@ pub mod config;
 pub mod dispatch;
 pub mod durable;
 pub mod inhibit;
+pub mod labelset;
 pub mod matcher;
 pub mod nflog;
 pub mod notify;

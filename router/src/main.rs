@@ -230,6 +230,12 @@ fn run(m: &ArgMatches) -> ExitCode {
         retention_ms: retention,
         external_url: external_url.trim_end_matches('/').to_string(),
     };
+    // Two malloc arenas instead of one per thread: alert bursts are parsed on every worker and
+    // the freed buffers would otherwise stay spread over many arenas.
+    // SAFETY: mallopt only adjusts allocator tunables; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -7,6 +7,8 @@ use std::fmt;
 
 use regex::Regex;
 
+use crate::labelset::LabelSource;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Op {
     Equal,
@@ -77,8 +79,8 @@ impl Matcher {
         }
     }
 
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.matches_value(labels.get(&self.name).map_or("", String::as_str))
+    pub fn matches<L: LabelSource + ?Sized>(&self, labels: &L) -> bool {
+        self.matches_value(labels.label(&self.name).unwrap_or(""))
     }
 
     pub fn is_regex(&self) -> bool {
@@ -172,7 +174,7 @@ pub fn parse_matchers(s: &str) -> Result<Vec<Matcher>, MatcherError> {
     Ok(out)
 }
 
-pub fn matches_all(ms: &[Matcher], labels: &BTreeMap<String, String>) -> bool {
+pub fn matches_all<L: LabelSource + ?Sized>(ms: &[Matcher], labels: &L) -> bool {
     ms.iter().all(|m| m.matches(labels))
 }
 

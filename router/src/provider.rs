@@ -5,36 +5,30 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use crate::labelset::{LabelSet, intern};
 use crate::matcher::valid_name;
 
 /// Go's zero `time.Time`: the `endsAt` Alertmanager writes for alerts still firing.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
-    #[serde(rename = "l")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(rename = "a", default)]
-    pub annotations: BTreeMap<String, String>,
+    pub labels: LabelSet,
+    pub annotations: LabelSet,
     /// Unix nanoseconds, so times clients send come back with their own precision.
-    #[serde(rename = "s")]
     pub starts_at: i64,
-    #[serde(rename = "e")]
     pub ends_at: i64,
-    #[serde(rename = "u")]
     pub updated_at: i64,
-    #[serde(rename = "g", default)]
-    pub generator_url: String,
+    pub generator_url: Arc<str>,
     /// `endsAt` was not sent: it is `resolve_timeout` after the last update.
-    #[serde(rename = "t", default)]
     pub timeout: bool,
 }
 
 impl Alert {
     pub fn fingerprint(&self) -> u64 {
-        fingerprint(&self.labels)
+        fingerprint(self.labels.iter())
     }
 
     pub fn resolved_at(&self, now: i64) -> bool {
@@ -64,13 +58,13 @@ impl Alert {
 
 /// Prometheus' label-set fingerprint (FNV-1a over sorted name, 0xff, value, 0xff), so the
 /// fingerprints in the API and webhooks are those Alertmanager shows.
-pub fn fingerprint(labels: &BTreeMap<String, String>) -> u64 {
+pub fn fingerprint<'a>(sorted: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut add = |b: u8| {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     };
-    for (k, v) in labels {
+    for (k, v) in sorted {
         k.bytes().for_each(&mut add);
         add(0xff);
         v.bytes().for_each(&mut add);
@@ -156,12 +150,12 @@ impl Postable {
             return Err("start time must be before end time".into());
         }
         Ok(Alert {
-            labels,
-            annotations: self.annotations,
+            labels: labels.iter().collect(),
+            annotations: self.annotations.iter().collect(),
             starts_at,
             ends_at,
             updated_at: now,
-            generator_url: self.generator_url.unwrap_or_default(),
+            generator_url: intern(self.generator_url.as_deref().unwrap_or_default()),
             timeout,
         })
     }
@@ -244,12 +238,10 @@ mod tests {
     #[test]
     fn fingerprint_is_prometheus() {
         // Values from Prometheus' model/signature_test.go.
-        assert_eq!(fingerprint(&BTreeMap::new()), 14695981039346656037);
+        assert_eq!(fingerprint(std::iter::empty()), 14695981039346656037);
+        let l = ls(&[("name", "garland, briggs"), ("fear", "love is not enough")]);
         assert_eq!(
-            fingerprint(&ls(&[
-                ("name", "garland, briggs"),
-                ("fear", "love is not enough")
-            ])),
+            fingerprint(l.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
             5799056148416392346
         );
     }
@@ -272,7 +264,7 @@ mod tests {
         };
         let a = post(r#"{"labels":{"a":"1","b":""}}"#).expect("valid");
         assert_eq!((a.starts_at, a.ends_at, a.timeout), (1_000, 1_300, true));
-        assert_eq!(a.labels, ls(&[("a", "1")]));
+        assert_eq!(a.labels.to_map(), ls(&[("a", "1")]));
         assert_eq!(
             post(r#"{"labels":{}}"#).unwrap_err(),
             "at least one label pair required"
@@ -292,12 +284,12 @@ mod tests {
     #[test]
     fn merge_keeps_earliest_start_and_explicit_end() {
         let base = Alert {
-            labels: ls(&[("a", "1")]),
-            annotations: BTreeMap::new(),
+            labels: ls(&[("a", "1")]).into_iter().collect(),
+            annotations: LabelSet::default(),
             starts_at: 100,
             ends_at: 1_000,
             updated_at: 10,
-            generator_url: String::new(),
+            generator_url: intern(""),
             timeout: false,
         };
         let newer = Alert {

@@ -2,9 +2,11 @@
 //! the id only where Alertmanager keeps it (same matchers, allowed time change); any other
 //! change expires the old silence and creates a new one, so history is never rewritten.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::labelset::LabelSource;
 
 use crate::matcher::{Matcher, Op};
 
@@ -129,7 +131,7 @@ impl Silence {
         }
     }
 
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches<L: LabelSource + ?Sized>(&self, labels: &L) -> bool {
         self.compiled.iter().all(|m| m.matches(labels))
     }
 }
@@ -205,7 +207,7 @@ impl Silences {
     }
 
     /// Ids of the active silences that mute these labels, sorted.
-    pub fn mutes(&self, labels: &BTreeMap<String, String>, now: i64) -> Vec<String> {
+    pub fn mutes<L: LabelSource + ?Sized>(&self, labels: &L, now: i64) -> Vec<String> {
         let mut ids: Vec<String> = self
             .map
             .values()
@@ -322,7 +324,8 @@ mod tests {
         let e = ss.expire(&a.id, 200).expect("expire").expect("changed");
         assert_eq!((e.starts_at, e.ends_at), (200, 200));
         assert!(matches!(ss.expire(&a.id, 300), Ok(None)));
-        let labels = [("x".to_string(), "1".to_string())].into_iter().collect();
+        let labels: std::collections::BTreeMap<String, String> =
+            [("x".to_string(), "1".to_string())].into_iter().collect();
         assert!(ss.mutes(&labels, 300).is_empty());
     }
 }

@@ -178,7 +178,8 @@ fn ingest(t: &Target, total: usize, batch: usize, dir: &Path) -> (f64, f64, f64)
         w.join().expect("worker");
     }
     let wall = started.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_secs(3));
+    // As measured for Alertmanager: CPU until, and RSS at, 5 s after the load.
+    std::thread::sleep(Duration::from_secs(5));
     let cpu = cpu_s(pid) - cpu0;
     let rss = rss_mb(pid);
     let listed = get(

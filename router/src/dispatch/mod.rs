@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::amconfig::Routing;
 use crate::durable::{Durable, Loaded, Op};
 use crate::inhibit::Inhibitor;
+use crate::labelset::LabelSource;
 use crate::matcher::labels_string;
 use crate::nflog::{self, Entry, NotificationLog};
 use crate::notify::{Data, Integration, send_with_retry};
@@ -488,6 +489,12 @@ impl Dispatcher {
             );
             ops.extend(st.nflog.gc(now).into_iter().map(Op::DelNflog));
         }
+        crate::labelset::purge_interned();
+        // Give back what a burst of alerts (request bodies, resolved alerts) left free.
+        // SAFETY: malloc_trim only returns free memory to the kernel; it is thread-safe.
+        unsafe {
+            libc::malloc_trim(1 << 20);
+        }
         if let Err(e) = self.durable.commit(ops).await {
             tracing::error!(error = %e, "state clean-up not persisted");
         }
@@ -507,7 +514,7 @@ impl Dispatcher {
     }
 
     /// Receivers an alert with these labels reaches.
-    pub fn receivers_for(&self, labels: &BTreeMap<String, String>) -> Vec<String> {
+    pub fn receivers_for<L: LabelSource + ?Sized>(&self, labels: &L) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         if let Some(r) = self.routing() {
             for route in r.route.matches(labels) {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::labelset::{LabelSet, LabelSource};
 use crate::matcher::{Matcher, matchers_string};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,13 +86,17 @@ impl Route {
     }
 
     /// The routes an alert with these labels lands in, in tree order.
-    pub fn matches<'a>(&'a self, labels: &BTreeMap<String, String>) -> Vec<&'a Route> {
+    pub fn matches<'a, L: LabelSource + ?Sized>(&'a self, labels: &L) -> Vec<&'a Route> {
         let mut out = Vec::new();
         self.collect(labels, &mut out);
         out
     }
 
-    fn collect<'a>(&'a self, labels: &BTreeMap<String, String>, out: &mut Vec<&'a Route>) -> bool {
+    fn collect<'a, L: LabelSource + ?Sized>(
+        &'a self,
+        labels: &L,
+        out: &mut Vec<&'a Route>,
+    ) -> bool {
         if !self.matchers.iter().all(|m| m.matches(labels)) {
             return false;
         }
@@ -108,9 +113,9 @@ impl Route {
     }
 
     /// The labels an alert is grouped by on this route.
-    pub fn group_labels(&self, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    pub fn group_labels(&self, labels: &LabelSet) -> BTreeMap<String, String> {
         if self.opts.group_by_all {
-            return labels.clone();
+            return labels.to_map();
         }
         self.opts
             .group_by
@@ -119,7 +124,7 @@ impl Route {
                 labels
                     .get(k)
                     .filter(|v| !v.is_empty())
-                    .map(|v| (k.clone(), v.clone()))
+                    .map(|v| (k.clone(), v.to_string()))
             })
             .collect()
     }

@@ -37,15 +37,12 @@ fn setup(yaml: &str) -> (Arc<Dispatcher>, Sent) {
 fn alert(d: &Dispatcher, pairs: &[(&str, &str)], started_ago_s: i64, ends_in_s: i64) -> Alert {
     let now = d.clock.now();
     Alert {
-        labels: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        labels: pairs.iter().copied().collect(),
         annotations: Default::default(),
         starts_at: now - started_ago_s * 1_000_000_000,
         ends_at: now + ends_in_s * 1_000_000_000,
         updated_at: now,
-        generator_url: String::new(),
+        generator_url: "".into(),
         timeout: false,
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::amconfig::RawWebhook;
+use crate::labelset::LabelSet;
 use crate::provider::{Alert, fingerprint_hex, format_time};
 
 #[derive(Debug, Clone)]
@@ -113,10 +114,10 @@ impl Data {
         external_url: &str,
     ) -> Data {
         let firing = alerts.iter().any(|a| a.ends_at == 0);
-        let common = |get: fn(&Alert) -> &BTreeMap<String, String>| {
-            let mut out = alerts.first().map(|a| get(a).clone()).unwrap_or_default();
+        let common = |get: fn(&Alert) -> &LabelSet| {
+            let mut out = alerts.first().map(|a| get(a).to_map()).unwrap_or_default();
             for a in alerts.iter().skip(1) {
-                out.retain(|k, v| get(a).get(k) == Some(v));
+                out.retain(|k, v| get(a).get(k) == Some(v.as_str()));
             }
             out
         };
@@ -127,11 +128,11 @@ impl Data {
                 .iter()
                 .map(|a| DataAlert {
                     status: if a.ends_at == 0 { "firing" } else { "resolved" },
-                    labels: a.labels.clone(),
-                    annotations: a.annotations.clone(),
+                    labels: a.labels.to_map(),
+                    annotations: a.annotations.to_map(),
                     starts_at: format_time(a.starts_at),
                     ends_at: format_time(a.ends_at),
-                    generator_url: a.generator_url.clone(),
+                    generator_url: a.generator_url.to_string(),
                     fingerprint: fingerprint_hex(a.fingerprint()),
                 })
                 .collect(),

@@ -67,7 +67,7 @@ pub async fn send(shared: &Arc<Shared>, group: &Arc<Mutex<GroupState>>) {
                     starts_at: a.active_at * MS,
                     ends_at: a.resolved_at.unwrap_or(now + 4 * interval) * MS,
                     updated_at: now * MS,
-                    generator_url: generator_url.clone(),
+                    generator_url: generator_url.as_str().into(),
                     timeout: false,
                 });
                 a.last_sent_at = Some(now);

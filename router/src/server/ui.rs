@@ -82,15 +82,15 @@ fn param<'a>(p: &'a [(String, String)], k: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-fn labels_html(labels: &BTreeMap<String, String>) -> String {
+fn labels_html<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     labels
-        .iter()
+        .into_iter()
         .map(|(k, v)| format!(r#"<span class="label">{}="{}"</span>"#, esc(k), esc(v)))
         .collect()
 }
 
 /// A matcher string that selects exactly these labels, for "silence this" links.
-fn matchers_for(labels: &BTreeMap<String, String>) -> String {
+fn matchers_for(labels: &crate::labelset::LabelSet) -> String {
     let parts: Vec<String> = labels
         .iter()
         .map(|(k, v)| format!("{k}={}", crate::matcher::go_quote(v)))
@@ -116,11 +116,11 @@ fn alert_row(v: &AlertView) -> String {
         .annotations
         .get("summary")
         .or(v.alert.annotations.get("description"))
-        .map(|s| esc(s))
+        .map(esc)
         .unwrap_or_default();
     format!(
         r#"<tr><td class="state-{state}">{state}{why}</td><td>{}</td><td>{summary}</td><td class="muted">{}</td><td><a href="/ui/silences/new?matchers={}">Silence</a></td></tr>"#,
-        labels_html(&v.alert.labels),
+        labels_html(v.alert.labels.iter()),
         esc(&format_time(v.alert.starts_at)),
         url(&matchers_for(&v.alert.labels)),
     )
@@ -161,7 +161,7 @@ async fn alerts(State((shared, _)): State<S>, RawQuery(q): RawQuery) -> Response
             if g.labels.is_empty() {
                 "(no group labels)".to_string()
             } else {
-                labels_html(&g.labels)
+                labels_html(g.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             },
             esc(&g.opts.receiver),
             views.iter().map(|v| alert_row(v)).collect::<String>()

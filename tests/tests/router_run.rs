@@ -126,24 +126,29 @@ fn embedded_mode_scrapes_evaluates_reloads_and_restores() {
     let active_at = alert["activeAt"].clone();
 
     // Range queries, series, labels and values answer as Prometheus does.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let range = json(
-        port,
-        &format!(
-            "/api/v1/query_range?query=up%7Bjob%3D%22node%22%7D&start={}&end={now}&step=1",
-            now - 3
-        ),
+    // Two scrapes inside the last 3 s: polled, as a loaded machine may delay the second one.
+    let range = wait_for(
+        "two points in a range query",
+        Duration::from_secs(20),
+        || {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs();
+            let range = json(
+                port,
+                &format!(
+                    "/api/v1/query_range?query=up%7Bjob%3D%22node%22%7D&start={}&end={now}&step=1",
+                    now - 3
+                ),
+            );
+            range["data"]["result"][0]["values"]
+                .as_array()
+                .is_some_and(|v| v.len() >= 2)
+                .then_some(range)
+        },
     );
     assert_eq!(range["data"]["resultType"], "matrix");
-    assert!(
-        range["data"]["result"][0]["values"]
-            .as_array()
-            .is_some_and(|v| v.len() >= 2),
-        "{range}"
-    );
     let series = json(port, "/api/v1/series?match%5B%5D=up");
     assert_eq!(series["data"].as_array().map(Vec::len), Some(2));
     let labels = json(port, "/api/v1/labels");

@@ -97,9 +97,9 @@ pub fn parse_time(s: &str) -> Option<i64> {
     i64::try_from(t.as_nanosecond()).ok()
 }
 
-/// One element of `POST /api/v2/alerts`.
+/// One element of `POST /api/v2/alerts`. Unknown fields are ignored, as Alertmanager's decoder
+/// ignores them (some clients send `status`).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Postable {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]

@@ -180,9 +180,11 @@ impl Dispatcher {
     /// Installs a (new) configuration: all groups are rebuilt from the stored alerts, as on an
     /// Alertmanager reload; the notification log keeps them from re-sending.
     pub fn configure(self: &Arc<Self>, routing: Option<Arc<Routing>>) {
-        *self.routing.write().unwrap_or_else(|p| p.into_inner()) = routing.clone();
         let now = self.clock.now();
         let mut st = lock(&self.state);
+        // Swapped under the state lock, so `put` never routes with one tree into the other's
+        // groups.
+        *self.routing.write().unwrap_or_else(|p| p.into_inner()) = routing.clone();
         for g in st.groups.values() {
             g.cancel.cancel();
         }
@@ -248,10 +250,10 @@ impl Dispatcher {
     /// Stores and routes alerts; resolves once they are on disk.
     pub async fn put(self: &Arc<Self>, alerts: Vec<Alert>) -> Result<(), String> {
         let now = self.clock.now();
-        let routing = self.routing();
         let mut ops = Vec::with_capacity(alerts.len());
         {
             let mut st = lock(&self.state);
+            let routing = self.routing();
             for a in alerts {
                 let counter = if a.resolved_at(now) {
                     &self.stats.received_resolved

@@ -240,10 +240,11 @@ pub fn go_quote(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ls(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// A label map from pairs, for tests across the crate.
+    pub(crate) fn ls(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -227,13 +227,7 @@ impl Alerts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ls(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::matcher::tests::ls;
 
     #[test]
     fn fingerprint_is_prometheus() {

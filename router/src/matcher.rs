@@ -193,9 +193,7 @@ pub fn labels_string(labels: &BTreeMap<String, String>) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-pub fn valid_name(s: &str) -> bool {
-    crate::rules::file::valid_label_name(s)
-}
+pub use crate::rules::file::valid_label_name as valid_name;
 
 fn unquote(s: &str) -> Option<String> {
     let mut out = String::with_capacity(s.len());

@@ -26,13 +26,17 @@ fn yes() -> bool {
 }
 
 impl ApiMatcher {
-    pub fn to_matcher(&self) -> Result<Matcher, String> {
-        let op = match (self.is_regex, self.is_equal) {
+    pub fn op(&self) -> Op {
+        match (self.is_regex, self.is_equal) {
             (false, true) => Op::Equal,
             (false, false) => Op::NotEqual,
             (true, true) => Op::Regex,
             (true, false) => Op::NotRegex,
-        };
+        }
+    }
+
+    pub fn to_matcher(&self) -> Result<Matcher, String> {
+        let op = self.op();
         if !crate::matcher::valid_name(&self.name) {
             return Err(format!("invalid label name {:?}", self.name));
         }
@@ -192,9 +196,14 @@ impl Silences {
         Ok(Some(s.clone()))
     }
 
+    /// Takes back a persisted silence; one whose matchers no longer build is dropped, since
+    /// without them it would match every alert.
     pub fn restore(&mut self, mut s: Silence) {
-        if s.compile().is_ok() || !s.matchers.is_empty() {
-            self.map.insert(s.id.clone(), s);
+        match s.compile() {
+            Ok(()) => {
+                self.map.insert(s.id.clone(), s);
+            }
+            Err(e) => tracing::warn!(id = %s.id, error = %e, "stored silence dropped"),
         }
     }
 
@@ -312,6 +321,18 @@ mod tests {
         let mut unknown = sil(vec![m("a", "b", false)], 0, 1_000);
         unknown.id = "nope".into();
         assert_eq!(ss.set(unknown, 0).unwrap_err(), SilenceError::NotFound);
+    }
+
+    #[test]
+    fn a_stored_silence_that_no_longer_builds_is_dropped_not_matching_everything() {
+        let mut ss = Silences::default();
+        let mut s = sil(vec![m("a", "b", false)], 0, 1_000);
+        s.id = "broken".into();
+        s.matchers = vec![m("a", "(", true)];
+        ss.restore(s);
+        assert!(ss.get("broken").is_none());
+        let labels = crate::matcher::tests::ls(&[("x", "1")]);
+        assert!(ss.mutes(&labels, 10).is_empty());
     }
 
     #[test]

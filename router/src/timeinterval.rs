@@ -153,7 +153,7 @@ fn clock(s: &str) -> Result<u32, String> {
     let bad = || format!("invalid time of day {s:?}");
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if m > 59 || h > 24 || (h == 24 && m != 0) || h.to_string().len() > 2 {
+    if m > 59 || h > 24 || (h == 24 && m != 0) {
         return Err(bad());
     }
     Ok(h * 60 + m)

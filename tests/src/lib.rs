@@ -475,3 +475,22 @@ pub fn start_router_on(name: &str, dir: &Path, config: &Path, data: &Path, port:
     wait_http(&mut p, port, "/-/ready");
     p
 }
+
+/// Starts Alertmanager (clustering off) on a config file and storage directory, and waits
+/// until it is ready; returns it and its port.
+pub fn start_alertmanager(program: &Path, dir: &Path, config: &Path, data: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let mut p = Proc::start(
+        "alertmanager",
+        program,
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", data.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        dir,
+    );
+    wait_http(&mut p, port, "/-/ready");
+    (p, port)
+}

@@ -59,22 +59,10 @@ struct System {
     _proc: Proc,
 }
 
-fn start_alertmanager(am: &Path, dir: &Path, hook_port: u16) -> System {
+fn start_am(am: &Path, dir: &Path, hook_port: u16) -> System {
     let cfg = dir.join("am.yml");
     std::fs::write(&cfg, config(hook_port, "am")).expect("config");
-    let port = free_port();
-    let mut p = Proc::start(
-        "alertmanager",
-        am,
-        &[
-            format!("--config.file={}", cfg.display()),
-            format!("--storage.path={}", dir.join("am-data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        dir,
-    );
-    wait_http(&mut p, port, "/-/ready");
+    let (p, port) = vigie_e2e::start_alertmanager(am, dir, &cfg, &dir.join("am-data"));
     System {
         name: "am",
         port,
@@ -158,7 +146,7 @@ fn same_notifications_as_alertmanager() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hooks = WebhookDouble::start();
     let router = start_router(dir.path(), hooks.port);
-    let amgr = start_alertmanager(&am, dir.path(), hooks.port);
+    let amgr = start_am(&am, dir.path(), hooks.port);
     let both = [&amgr, &router];
 
     let start = Instant::now();

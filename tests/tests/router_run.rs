@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use vigie_e2e::{Proc, bin, free_port, get, peer, post, wait_for, wait_http};
+use vigie_e2e::{Proc, bin, free_port, get, peer, post, start_alertmanager, wait_for, wait_http};
 
 fn json(port: u16, path: &str) -> Value {
     let r = get(port, path, &[]).expect("router answers");
@@ -358,24 +358,17 @@ fn external_alertmanager_receives_and_resolves_alerts() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let am_port = free_port();
     std::fs::write(
         dir.path().join("am.yml"),
         "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
     )
     .expect("am config");
-    let mut am_proc = Proc::start(
-        "alertmanager",
+    let (_am_proc, am_port) = start_alertmanager(
         &am,
-        &[
-            format!("--config.file={}", dir.path().join("am.yml").display()),
-            format!("--storage.path={}", dir.path().join("am-data").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
         dir.path(),
+        &dir.path().join("am.yml"),
+        &dir.path().join("am-data"),
     );
-    wait_http(&mut am_proc, am_port, "/-/ready");
     std::fs::write(
         dir.path().join("router.yml"),
         format!(

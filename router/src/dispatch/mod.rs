@@ -20,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 use crate::amconfig::Routing;
 use crate::durable::{Durable, Loaded, Op};
 use crate::inhibit::Inhibitor;
-use crate::labelset::LabelSource;
 use crate::matcher::labels_string;
 use crate::nflog::{self, Entry, NotificationLog};
 use crate::notify::{Data, Integration, send_with_retry};
@@ -515,43 +514,23 @@ impl Dispatcher {
         });
     }
 
-    /// Receivers an alert with these labels reaches.
-    pub fn receivers_for<L: LabelSource + ?Sized>(&self, labels: &L) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        if let Some(r) = self.routing() {
-            for route in r.route.matches(labels) {
-                if !out.contains(&route.opts.receiver) {
-                    out.push(route.opts.receiver.clone());
-                }
-            }
-        }
-        out
-    }
-
     /// Active (not resolved) alerts with their status.
     pub fn alerts(&self) -> Vec<AlertView> {
         let now = self.clock.now();
         let st = lock(&self.state);
+        let routing = self.routing();
         st.alerts
             .iter()
             .filter(|a| !a.resolved_at(now))
-            .map(|a| self.view(&st, a.clone(), now))
+            .map(|a| view(&st, routing.as_deref(), a.clone(), now))
             .collect()
-    }
-
-    fn view(&self, st: &State, alert: Arc<Alert>, now: i64) -> AlertView {
-        AlertView {
-            receivers: self.receivers_for(&alert.labels),
-            silenced_by: st.silences.mutes(&alert.labels, now),
-            inhibited_by: st.inhibitor.mutes(&alert.labels, now),
-            alert,
-        }
     }
 
     /// The aggregation groups and their alerts (resolved ones left out), in key order.
     pub fn groups(&self) -> Vec<(Arc<Group>, Vec<AlertView>)> {
         let now = self.clock.now();
         let st = lock(&self.state);
+        let routing = self.routing();
         let mut out: Vec<(Arc<Group>, Vec<AlertView>)> = st
             .groups
             .values()
@@ -560,7 +539,7 @@ impl Dispatcher {
                     .alerts()
                     .into_iter()
                     .filter(|a| !a.resolved_at(now))
-                    .map(|a| self.view(&st, a, now))
+                    .map(|a| view(&st, routing.as_deref(), a, now))
                     .collect();
                 alerts.sort_by(|a, b| alert_order(&a.alert, &b.alert));
                 (g.clone(), alerts)
@@ -624,6 +603,22 @@ impl Dispatcher {
             sil[s.state(now) as usize] += 1;
         }
         (active, suppressed, sil)
+    }
+}
+
+/// An alert with the receivers it reaches and what suppresses it now.
+fn view(st: &State, routing: Option<&Routing>, alert: Arc<Alert>, now: i64) -> AlertView {
+    let mut receivers: Vec<String> = Vec::new();
+    for route in routing.iter().flat_map(|r| r.route.matches(&alert.labels)) {
+        if !receivers.contains(&route.opts.receiver) {
+            receivers.push(route.opts.receiver.clone());
+        }
+    }
+    AlertView {
+        receivers,
+        silenced_by: st.silences.mutes(&alert.labels, now),
+        inhibited_by: st.inhibitor.mutes(&alert.labels, now),
+        alert,
     }
 }
 

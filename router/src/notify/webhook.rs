@@ -64,12 +64,12 @@ impl Webhook {
             }
             None => crate::server::plain_client(),
         };
-        let timeout = raw
-            .timeout
-            .as_ref()
-            .map(|d| crate::config::dur(&Some(d.clone()), "timeout", 0, file, &mut Vec::new()))
-            .filter(|ms| *ms > 0)
-            .map(|ms| Duration::from_millis(ms as u64));
+        let mut errors = Vec::new();
+        let timeout_ms = crate::config::dur(&raw.timeout, "timeout", 0, file, &mut errors);
+        if let Some(e) = errors.pop() {
+            return Err(e);
+        }
+        let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
         Ok(Webhook {
             url,
             url_file: raw.url_file.as_ref().map(|f| base.join(f)),

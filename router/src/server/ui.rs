@@ -193,12 +193,7 @@ fn silence_row(s: &Silence, now: i64) -> String {
         .matchers
         .iter()
         .map(|m| {
-            let op = match (m.is_regex, m.is_equal) {
-                (false, true) => "=",
-                (false, false) => "!=",
-                (true, true) => "=~",
-                (true, false) => "!~",
-            };
+            let op = m.op().as_str();
             format!(
                 r#"<span class="label">{}{op}"{}"</span>"#,
                 esc(&m.name),

@@ -71,6 +71,11 @@ pub struct Cli {
     pub listen_addresses: Vec<String>,
     pub telemetry_path: String,
     pub web_config_file: Option<PathBuf>,
+    /// `--web.listen-address` was given (it then wins over the log config's `server`).
+    pub listen_explicit: bool,
+    /// Promtail-shaped log shipping configuration.
+    pub config_file: Option<PathBuf>,
+    pub config_expand_env: bool,
     pub disable_exporter_metrics: bool,
     pub openmetrics: bool,
     pub max_requests: usize,
@@ -172,6 +177,8 @@ pub fn command() -> Command {
         .arg(value("web.listen-address", "Addresses on which to expose metrics and web interface (repeatable)", Some(":9100")).action(ArgAction::Append))
         .arg(value("web.telemetry-path", "Path under which to expose metrics", Some("/metrics")))
         .arg(value("web.config.file", "Path to a configuration file that can enable TLS or authentication (exporter toolkit format)", None))
+        .arg(value("config.file", "Log shipping configuration in Promtail's format (server, clients, positions, scrape_configs); ships files and the journal to Loki", None))
+        .arg(flag("config.expand-env", "Expand ${VAR} and ${VAR:-default} in --config.file from the environment"))
         .arg(flag("web.disable-exporter-metrics", "Exclude the agent's own vigie_* metrics"))
         .arg(value("web.max-requests", "Maximum number of parallel scrape requests; 0 disables the limit", Some("40")))
         .arg(value("path.procfs", "procfs mountpoint", Some("/proc")))
@@ -286,7 +293,15 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let (args, ignored) = split_foreign_options(args.into_iter().map(Into::into));
+    // Promtail's Go flags are written with one dash: `-config.file=…`.
+    let args = args
+        .into_iter()
+        .map(Into::into)
+        .map(|a: OsString| match a.to_str() {
+            Some(t) if t.starts_with("-config.") => OsString::from(format!("-{t}")),
+            _ => a,
+        });
+    let (args, ignored) = split_foreign_options(args);
     let m = command().try_get_matches_from(args)?;
     let mut cli = from_matches(&m)
         .map_err(|e| command().error(clap::error::ErrorKind::ValueValidation, e.to_string()))?;
@@ -439,6 +454,13 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
             .get_one::<String>("web.config.file")
             .filter(|s| !s.is_empty())
             .map(PathBuf::from),
+        listen_explicit: m.value_source("web.listen-address")
+            == Some(clap::parser::ValueSource::CommandLine),
+        config_file: m
+            .get_one::<String>("config.file")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
+        config_expand_env: m.get_flag("config.expand-env"),
         disable_exporter_metrics: m.get_flag("web.disable-exporter-metrics"),
         openmetrics: !m.get_flag("no-web.openmetrics"),
         max_requests: s("web.max-requests").parse().map_err(|_| FlagError {

@@ -124,6 +124,23 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             "node_exporter's {name} collector is not implemented by vigie-agent; flag ignored"
         );
     }
+    // The log shipper starts first: a bad --config.file stops the agent before it listens.
+    let mut listen_addresses = cli.listen_addresses.clone();
+    let shipper = match &cli.config_file {
+        Some(path) => {
+            let cfg = vigie_agent::logs::config::Config::load(path, cli.config_expand_env)?;
+            if !cli.listen_explicit
+                && let Some(addr) = cfg.listen_address()
+            {
+                listen_addresses = vec![addr];
+            }
+            let s = tokio::task::spawn_blocking(move || vigie_agent::logs::Shipper::start(cfg))
+                .await
+                .context("starting the log shipper")??;
+            Some(s)
+        }
+        None => None,
+    };
     let options = cli.options;
     let collectors = Collectors::new(&cli.collectors, &options, cli.collector_timeout);
     // The collectors hold what they need; the parsed options (compiled filters included) go.
@@ -134,10 +151,11 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     state.openmetrics = cli.openmetrics;
     state.limiter = (cli.max_requests > 0).then(|| Semaphore::new(cli.max_requests));
     state.web = web.clone();
+    state.logs = shipper.as_ref().map(|s| s.stats.clone());
     let app = web::router(Arc::new(state));
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
-    for addr in &cli.listen_addresses {
+    for addr in &listen_addresses {
         let listener = bind(addr).await?;
         tracing::info!(address = %listener.local_addr()?, tls = tls_on, "listening");
         let mut stop = stop_tx.subscribe();
@@ -155,6 +173,11 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     for s in servers {
         s.await??;
+    }
+    if let Some(s) = shipper {
+        tokio::task::spawn_blocking(move || s.shutdown())
+            .await
+            .context("stopping the log shipper")?;
     }
     Ok(())
 }

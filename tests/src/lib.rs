@@ -4,6 +4,8 @@
 //! A missing peer skips the test on a developer's machine with a message; with `CI=true` it
 //! fails, so CI can never pass by testing nothing.
 
+pub mod loki;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

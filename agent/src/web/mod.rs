@@ -37,6 +37,8 @@ pub struct AppState {
     pub web: Arc<reload::WebRuntime>,
     /// Conflicts already logged, so a duplicate series is reported once, not every scrape.
     logged_conflicts: Mutex<HashSet<String>>,
+    /// The log shipper's metrics (`vigie_logs_*` and the `metrics` stage's series).
+    pub logs: Option<Arc<crate::logs::stats::Stats>>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             limiter: None,
             web: Arc::new(reload::WebRuntime::fixed(reload::WebSettings::default())),
             logged_conflicts: Mutex::new(HashSet::new()),
+            logs: None,
         }
     }
 }
@@ -283,6 +286,9 @@ async fn metrics(State(st): State<Arc<AppState>>, req: Request) -> Response {
         .await;
     if st.exporter_metrics {
         families.extend(st.self_metrics.families());
+    }
+    if let Some(logs) = &st.logs {
+        families.extend(logs.families());
     }
     let (families, conflicts) = normalize(families);
     if !conflicts.is_empty() {

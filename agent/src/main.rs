@@ -64,6 +64,9 @@ fn limit_malloc_arenas() {
     // SAFETY: mallopt only adjusts allocator tunables; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        // Batch buffers (hundreds of KiB) are mapped and unmapped, not kept in the heap: a
+        // fixed threshold stops glibc from raising it after the first free.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

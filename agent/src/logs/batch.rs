@@ -180,7 +180,7 @@ impl Batcher {
                         lines: 0,
                         bytes: 0,
                         checkpoints: cks.clone(),
-                        body: Vec::new(),
+                        body: bytes::Bytes::new(),
                     },
                 };
                 per_client[c].push(rec);
@@ -212,15 +212,21 @@ fn encode(
     let meta = |m: u32| b.metas.get(m as usize).unwrap_or(&NO_META);
     let body = match shape.encoding {
         Encoding::Protobuf => {
+            // Sizes first, so every entry is written once, straight into the request.
             let mut raw = Vec::with_capacity(b.arena.len() + b.lines as usize * 24 + 256);
-            let mut entries = Vec::with_capacity(b.arena.len() + b.lines as usize * 20);
             for s in &b.streams {
-                entries.clear();
+                let line = |start: u32, len: u32| &b.arena[start as usize..(start + len) as usize];
+                let entries_len: usize = s
+                    .entries
+                    .iter()
+                    .map(|&(ts, start, len, m)| {
+                        push::entry_field_len(ts, line(start, len), meta(m))
+                    })
+                    .sum();
+                push::put_stream_header(&mut raw, &merged(s, shape), entries_len);
                 for &(ts, start, len, m) in &s.entries {
-                    let line = &b.arena[start as usize..(start + len) as usize];
-                    push::put_entry(&mut entries, ts, line, meta(m));
+                    push::put_entry(&mut raw, ts, line(start, len), meta(m));
                 }
-                push::put_stream(&mut raw, &merged(s, shape), &entries);
             }
             push::snappy(&raw)
         }
@@ -254,7 +260,7 @@ fn encode(
         lines: b.lines,
         bytes: b.bytes as u64,
         checkpoints,
-        body,
+        body: body.into(),
     }
 }
 

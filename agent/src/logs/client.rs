@@ -346,7 +346,7 @@ impl Client {
                     .map(|e| e.line.len() as u64)
                     .sum(),
                 checkpoints: Vec::new(),
-                body: push::encode(&half, rec.encoding),
+                body: push::encode(&half, rec.encoding).into(),
             };
             if let Outcome::Stopped = Box::pin(self.deliver(&sub, deadline)).await {
                 return Outcome::Stopped;

@@ -297,6 +297,8 @@ impl Shipper {
             promtail: loaded.promtail,
             generations: Vec::new(),
             generations_seen: 0,
+            stream_counts: HashMap::new(),
+            shared_streams: false,
             deferred: HashMap::new(),
             batcher: Batcher::new(batch_bytes, batch_wait, last_seq + 1),
             shapes,
@@ -391,6 +393,9 @@ struct Reader {
     promtail: HashMap<String, u64>,
     generations: Vec<Generation>,
     generations_seen: u64,
+    /// Tailers per stream: more than one means rotated generations to read in order.
+    stream_counts: HashMap<Arc<str>, usize>,
+    shared_streams: bool,
     deferred: HashMap<(u64, u64), Instant>,
     batcher: Batcher,
     shapes: Vec<ClientShape>,
@@ -477,13 +482,9 @@ impl Reader {
             let mut progress = 0usize;
             // A rotated generation still being read or written holds back the newer file of
             // the same stream, so the stream's lines stay in order.
-            let mut members: HashMap<Arc<str>, usize> = HashMap::new();
-            for t in &self.tailers {
-                *members.entry(t.rendered.clone()).or_default() += 1;
-            }
             let mut busy: HashMap<Arc<str>, u64> = HashMap::new();
-            for t in &mut self.tailers {
-                if members.get(&t.rendered).copied().unwrap_or(0) < 2 {
+            for t in self.tailers.iter_mut().filter(|_| self.shared_streams) {
+                if self.stream_counts.get(&t.rendered).copied().unwrap_or(0) < 2 {
                     continue;
                 }
                 t.refresh_size();
@@ -813,6 +814,9 @@ impl Reader {
         let i = self.tailers.len();
         self.by_inode.insert((t.dev, t.ino), i);
         self.by_path.insert(t.path.clone(), i);
+        let n = self.stream_counts.entry(t.rendered.clone()).or_default();
+        *n += 1;
+        self.shared_streams |= *n > 1;
         self.tailers.push(t);
         self.stats
             .files_active
@@ -827,10 +831,13 @@ impl Reader {
     fn reindex(&mut self) {
         self.by_inode.clear();
         self.by_path.clear();
+        self.stream_counts.clear();
         for (i, t) in self.tailers.iter().enumerate() {
             self.by_inode.insert((t.dev, t.ino), i);
             self.by_path.insert(t.path.clone(), i);
+            *self.stream_counts.entry(t.rendered.clone()).or_default() += 1;
         }
+        self.shared_streams = self.stream_counts.values().any(|c| *c > 1);
         self.stats
             .files_active
             .store(self.tailers.len() as u64, Ordering::Relaxed);

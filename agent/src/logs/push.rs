@@ -102,10 +102,20 @@ pub fn put_entry(out: &mut Vec<u8>, ts: i64, line: &[u8], meta: &[(String, Strin
 
 /// Appends one `StreamAdapter` as field 1 of the request, around already encoded entries.
 pub fn put_stream(out: &mut Vec<u8>, labels: &str, entries: &[u8]) {
-    out.push((1 << 3) | 2);
-    put_varint(out, (field_len(labels.len()) + entries.len()) as u64);
-    put_bytes(out, 1, labels.as_bytes());
+    put_stream_header(out, labels, entries.len());
     out.extend_from_slice(entries);
+}
+
+/// A stream's tag, length and labels; `entries_len` bytes of entries must follow.
+pub fn put_stream_header(out: &mut Vec<u8>, labels: &str, entries_len: usize) {
+    out.push((1 << 3) | 2);
+    put_varint(out, (field_len(labels.len()) + entries_len) as u64);
+    put_bytes(out, 1, labels.as_bytes());
+}
+
+/// What `put_entry` appends for this entry (tag and length included).
+pub fn entry_field_len(ts: i64, line: &[u8], meta: &[(String, String)]) -> usize {
+    field_len(entry_len(ts, line, meta))
 }
 
 pub fn snappy(raw: &[u8]) -> Vec<u8> {

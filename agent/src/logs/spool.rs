@@ -37,7 +37,8 @@ pub struct Record {
     pub lines: u32,
     pub bytes: u64,
     pub checkpoints: Vec<(Arc<str>, Position)>,
-    pub body: Vec<u8>,
+    /// Shared, not copied, by every push attempt.
+    pub body: bytes::Bytes,
 }
 
 impl Record {
@@ -79,8 +80,9 @@ impl Record {
         frame
     }
 
-    fn decode(p: &[u8]) -> Option<Record> {
-        let mut r = Reader(p);
+    /// Decodes a frame's payload, keeping its buffer for the body (no copy of the body).
+    fn decode(mut p: Vec<u8>) -> Option<Record> {
+        let mut r = Reader(&p);
         let seq = r.u64()?;
         let encoding = match r.u8()? {
             0 => Encoding::Protobuf,
@@ -101,6 +103,8 @@ impl Record {
             };
             checkpoints.push((k, pos));
         }
+        let head = p.len() - r.0.len();
+        p.drain(..head);
         Some(Record {
             seq,
             encoding,
@@ -108,7 +112,7 @@ impl Record {
             lines,
             bytes,
             checkpoints,
-            body: r.0.to_vec(),
+            body: bytes::Bytes::from(p),
         })
     }
 }
@@ -224,6 +228,7 @@ impl Spool {
                 if c.sum() != crc || p.len() < 8 {
                     break;
                 }
+                // (the payload is read again when sent: only the index stays in memory)
                 let seq = u64::from_le_bytes(p[..8].try_into().unwrap_or_default());
                 last_seq = seq;
                 if seq > acked {
@@ -426,9 +431,10 @@ impl Spool {
 
 fn read_record(i: &Inner, m: &Meta) -> Option<Record> {
     let seg = i.segments.get(m.segment.checked_sub(i.base)?)?;
-    let mut buf = vec![0u8; m.len as usize];
-    seg.file.read_exact_at(&mut buf, m.offset).ok()?;
-    Record::decode(buf.get(12..)?)
+    let len = (m.len as usize).checked_sub(12)?;
+    let mut buf = vec![0u8; len];
+    seg.file.read_exact_at(&mut buf, m.offset + 12).ok()?;
+    Record::decode(buf)
 }
 
 #[cfg(test)]
@@ -443,7 +449,7 @@ mod tests {
             lines: 1,
             bytes: body.len() as u64,
             checkpoints: vec![(Arc::from("file:1"), Position::Offset(seq * 10))],
-            body: body.to_vec(),
+            body: bytes::Bytes::copy_from_slice(body),
         }
     }
 

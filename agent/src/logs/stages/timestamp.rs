@@ -497,7 +497,10 @@ mod tests {
             p("Stamp", "Nov 24 10:00:00"),
             Some(1_795_514_400_000_000_000)
         );
-        assert_eq!(p("Stamp", "Nov  4 10:00:00"), Some(1_793_786_400_000_000_000));
+        assert_eq!(
+            p("Stamp", "Nov  4 10:00:00"),
+            Some(1_793_786_400_000_000_000)
+        );
         assert_eq!(p("RFC3339", "garbage"), None);
     }
 

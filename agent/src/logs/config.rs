@@ -501,6 +501,17 @@ impl Config {
                 errors.push(format!("{file}: {key}: {e}"));
             }
         }
+        let l = &cfg.limits_config;
+        if l.readline_rate_enabled == Some(true) {
+            errors.push(format!(
+                "{file}: limits_config.readline_rate_enabled: not supported by vigie-agent (use a limit stage)"
+            ));
+        }
+        if l.max_streams.is_some_and(|m| m > 0) {
+            errors.push(format!(
+                "{file}: limits_config.max_streams: not supported by vigie-agent"
+            ));
+        }
         if let Some(s) = &cfg.spool.max_size
             && let Err(e) = s.bytes()
         {
@@ -529,6 +540,15 @@ impl Config {
             {
                 errors.push(format!("{w} journal.max_age: {e}"));
             }
+            for st in &sc.value.static_configs {
+                for name in st.labels.keys() {
+                    if !crate::logs::entry::valid_label_name(name) {
+                        errors.push(format!(
+                            "{w} static_configs.labels: {name:?} is not a valid label name (Loki would refuse every line)"
+                        ));
+                    }
+                }
+            }
             for r in &sc.value.relabel_configs {
                 if let Err(e) = crate::logs::relabel::Rule::new(&r.value) {
                     errors.push(format!("{} relabel_configs: {e}", at(&r.referenced)));
@@ -548,6 +568,14 @@ impl Config {
         } else {
             Err(ConfigError(errors))
         }
+    }
+
+    /// `limits_config.max_line_size` (0: no limit) and whether longer lines are cut, not dropped.
+    pub fn max_line(&self) -> (usize, bool) {
+        (
+            self.limits_config.max_line_size.unwrap_or(0) as usize,
+            self.limits_config.max_line_size_truncate.unwrap_or(false),
+        )
     }
 
     /// Promtail's `positions.filename` default.
@@ -703,6 +731,14 @@ scrape_configs:
         .expect_err("bad regex")
         .to_string();
         assert!(e.contains("p.yaml: 5:") && e.contains("regex"), "{e}");
+        let e = Config::parse(
+            "p.yaml",
+            "limits_config: {readline_rate_enabled: true}\nscrape_configs:\n  - job_name: a\n    static_configs: [{labels: {foo.bar: x, __path__: /x}}]\n",
+        )
+        .expect_err("bad label name")
+        .to_string();
+        assert!(e.contains("p.yaml: 3:") && e.contains("\"foo.bar\""), "{e}");
+        assert!(e.contains("readline_rate_enabled"), "{e}");
     }
 
     #[test]

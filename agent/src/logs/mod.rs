@@ -316,6 +316,7 @@ impl Shipper {
             last_discovery: None,
             rediscover: true,
             clock: Clock { last: 0 },
+            max_line: cfg.max_line(),
             buf: Vec::with_capacity(READ_CHUNK),
             out: Vec::new(),
         };
@@ -414,6 +415,8 @@ struct Reader {
     last_discovery: Option<Instant>,
     rediscover: bool,
     clock: Clock,
+    /// `limits_config.max_line_size` and `max_line_size_truncate`.
+    max_line: (usize, bool),
     buf: Vec<u8>,
     out: Vec<Entry>,
 }
@@ -653,6 +656,23 @@ impl Reader {
         if let Some(t) = e.labels.remove("__tenant_id__") {
             e.tenant = Some(t);
         }
+        let (max_line, truncate) = self.max_line;
+        if max_line > 0 && e.line.len() > max_line {
+            if !truncate {
+                self.stats
+                    .drop_lines("line_too_long", 1, e.line.len() as u64);
+                let Checkpoint { key, position } = e.checkpoint;
+                if !key.is_empty() {
+                    self.batcher.progress(&key, position);
+                }
+                return;
+            }
+            let mut cut = max_line;
+            while !e.line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            e.line.truncate(cut);
+        }
         let labels = e.labels.without_internal();
         let rendered: Arc<str> = Arc::from(labels.render());
         self.batcher.push(
@@ -701,9 +721,21 @@ impl Reader {
         let pipeline = &mut self.pipelines[job];
         let out = &mut self.out;
         let mut slow: Vec<Entry> = Vec::new();
+        let (max_line, truncate) = self.max_line;
+        let stats = &self.stats;
         let result = t.read(&mut buf, READ_CHUNK, |line, end| {
             lines += 1;
             bytes += line.len();
+            let line = if max_line > 0 && line.len() > max_line {
+                if !truncate {
+                    stats.drop_lines("line_too_long", 1, line.len() as u64);
+                    batcher.progress(&key, Position::Offset(end));
+                    return;
+                }
+                &line[..max_line]
+            } else {
+                line
+            };
             let ts = clock.next();
             let text: std::borrow::Cow<'_, [u8]> = match std::str::from_utf8(line) {
                 Ok(_) => std::borrow::Cow::Borrowed(line),

@@ -125,7 +125,9 @@ pub fn apply(rules: &[Rule], mut labels: Labels) -> Option<Labels> {
                     if let Some(caps) = r.regex.captures(&n) {
                         let mut target = String::new();
                         caps.expand(&r.replacement, &mut target);
-                        labels.set(&target, &v);
+                        if super::entry::valid_label_name(&target) {
+                            labels.set(&target, &v);
+                        }
                     }
                 }
             }

@@ -79,13 +79,28 @@ fn http_client(c: &ClientConfig, timeout: Duration) -> anyhow::Result<reqwest::C
         }
         None => system_roots(&mut roots),
     }
-    if tls.server_name.is_some() {
-        anyhow::bail!("tls_config.server_name is not supported by vigie-agent");
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let roots = Arc::new(roots);
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS versions")?
-        .with_root_certificates(roots);
+        .context("TLS versions")?;
+    let builder = match &tls.server_name {
+        // Verify the certificate against this name instead of the URL's host.
+        Some(name) => {
+            let name = rustls_pki_types::ServerName::try_from(name.clone())
+                .with_context(|| format!("tls_config.server_name {name:?}"))?;
+            let inner =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .context("certificate verifier")?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(crate::logs::tlsverify::AsName {
+                    inner,
+                    name,
+                }))
+        }
+        None => builder.with_root_certificates(roots),
+    };
     let mut cfg = match (&tls.cert_file, &tls.key_file) {
         (Some(cf), Some(kf)) => {
             let certs = rustls_pki_types::CertificateDer::pem_file_iter(cf)
@@ -427,5 +442,29 @@ mod tests {
         assert!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT").is_some());
         assert_eq!(parse_retry_after("soon"), None);
         assert_ne!(client_name(0, "http://a"), client_name(1, "http://a"));
+    }
+
+    #[test]
+    fn tls_settings_are_checked_when_the_client_is_built() {
+        let mut c = ClientConfig {
+            url: "https://loki.example/loki/api/v1/push".into(),
+            ..ClientConfig::default()
+        };
+        c.tls_config = Some(crate::logs::config::TlsConfig {
+            server_name: Some("loki.internal".into()),
+            ..Default::default()
+        });
+        assert!(http_client(&c, Duration::from_secs(1)).is_ok());
+        c.tls_config = Some(crate::logs::config::TlsConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        });
+        let e = http_client(&c, Duration::from_secs(1)).expect_err("missing CA");
+        assert!(format!("{e:#}").contains("tls_config.ca_file /nonexistent/ca.pem"), "{e:#}");
+        c.tls_config = Some(crate::logs::config::TlsConfig {
+            cert_file: Some("/x.pem".into()),
+            ..Default::default()
+        });
+        assert!(http_client(&c, Duration::from_secs(1)).is_err());
     }
 }

@@ -517,6 +517,11 @@ impl Config {
         {
             errors.push(format!("{file}: spool.max_size: {e}"));
         }
+        if cfg.clients.is_empty() && !cfg.scrape_configs.is_empty() {
+            errors.push(format!(
+                "{file}: clients: at least one Loki client is required to ship scrape_configs"
+            ));
+        }
         let mut jobs = std::collections::HashSet::new();
         for sc in &cfg.scrape_configs {
             let w = at(&sc.referenced);
@@ -726,11 +731,11 @@ scrape_configs:
         assert!(e.contains("kubernetes_sd_configs"), "{e}");
         let e = Config::parse(
             "p.yaml",
-            "scrape_configs:\n  - job_name: a\n    static_configs: [{labels: {__path__: /x}}]\n    pipeline_stages:\n      - regex: {expression: '('}\n",
+            "clients: [{url: 'http://127.0.0.1:1/x'}]\nscrape_configs:\n  - job_name: a\n    static_configs: [{labels: {__path__: /x}}]\n    pipeline_stages:\n      - regex: {expression: '('}\n",
         )
         .expect_err("bad regex")
         .to_string();
-        assert!(e.contains("p.yaml: 5:") && e.contains("regex"), "{e}");
+        assert!(e.contains("p.yaml: 6:") && e.contains("regex"), "{e}");
         let e = Config::parse(
             "p.yaml",
             "limits_config: {readline_rate_enabled: true}\nscrape_configs:\n  - job_name: a\n    static_configs: [{labels: {foo.bar: x, __path__: /x}}]\n",

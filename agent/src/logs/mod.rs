@@ -132,12 +132,12 @@ impl Shipper {
         let mut spooled: BTreeMap<u64, Vec<(Arc<str>, Position)>> = BTreeMap::new();
         let mut last_seq = ledger.clients.values().copied().max().unwrap_or(0);
         for s in &spools {
-            for r in s.all() {
+            s.for_each(|r| {
                 last_seq = last_seq.max(r.seq);
                 if !r.checkpoints.is_empty() {
                     spooled.insert(r.seq, r.checkpoints);
                 }
-            }
+            });
             last_seq = last_seq.max(s.last_seq());
         }
         for (seq, cks) in &spooled {

@@ -278,14 +278,15 @@ impl Spool {
         );
     }
 
-    /// Every record still in the spool, oldest first (used once at start to find how far
-    /// reading had got).
-    pub fn all(&self) -> Vec<Record> {
+    /// Every record still in the spool, oldest first, one at a time (used once at start to find
+    /// how far reading had got; a backlog of a gigabyte is never in memory at once).
+    pub fn for_each(&self, mut f: impl FnMut(Record)) {
         let i = self.lock();
-        i.records
-            .iter()
-            .filter_map(|m| read_record(&i, m))
-            .collect()
+        for m in &i.records {
+            if let Some(r) = read_record(&i, m) {
+                f(r);
+            }
+        }
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -476,7 +477,8 @@ mod tests {
         f.write_all(&[200, 0, 0, 0, 1, 2]).expect("w");
         drop(f);
         let s = Spool::open(dir.path(), 1 << 20, 1, stats).expect("reopen");
-        let all = s.all();
+        let mut all = Vec::new();
+        s.for_each(|r| all.push(r));
         assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(all[0].tenant.as_deref(), Some("t"));
         assert_eq!(all[1].checkpoints[0].1, Position::Offset(30));

@@ -5,7 +5,7 @@ use crate::logs::config::Config;
 
 fn pipeline(stages_yaml: &str) -> (Pipeline, Arc<Stats>) {
     let text = format!(
-        "scrape_configs:\n  - job_name: t\n    static_configs: [{{labels: {{__path__: /x}}}}]\n    pipeline_stages:\n{stages_yaml}"
+        "clients: [{{url: 'http://127.0.0.1:1/loki/api/v1/push'}}]\nscrape_configs:\n  - job_name: t\n    static_configs: [{{labels: {{__path__: /x}}}}]\n    pipeline_stages:\n{stages_yaml}"
     );
     let cfg = Config::parse("t.yaml", &text).expect("config");
     let stats = Arc::new(Stats::default());

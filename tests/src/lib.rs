@@ -229,7 +229,7 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Waits until `port` answers `/-/healthy` (or any HTTP status) so a test never races a start-up.
+/// Waits until `port` answers `path` with a 2xx, so a test never races a start-up.
 pub fn wait_http(proc_: &mut Proc, port: u16, path: &str) {
     wait_for(
         &format!("{} to answer on {port}", proc_.name),
@@ -238,7 +238,11 @@ pub fn wait_http(proc_: &mut Proc, port: u16, path: &str) {
             if let Ok(Some(status)) = proc_.child.try_wait() {
                 panic!("{} exited with {status}:\n{}", proc_.name, proc_.log());
             }
-            get(port, path, &[]).ok().map(|_| ())
+            // A 503 from `/-/ready` means starting, not ready: only a 2xx counts.
+            get(port, path, &[])
+                .ok()
+                .filter(|r| (200..300).contains(&r.status))
+                .map(|_| ())
         },
     )
 }

@@ -460,7 +460,10 @@ mod tests {
             ..Default::default()
         });
         let e = http_client(&c, Duration::from_secs(1)).expect_err("missing CA");
-        assert!(format!("{e:#}").contains("tls_config.ca_file /nonexistent/ca.pem"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("tls_config.ca_file /nonexistent/ca.pem"),
+            "{e:#}"
+        );
         c.tls_config = Some(crate::logs::config::TlsConfig {
             cert_file: Some("/x.pem".into()),
             ..Default::default()

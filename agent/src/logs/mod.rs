@@ -934,6 +934,11 @@ impl Reader {
                     }
                     if t.path != path {
                         self.by_path.remove(&t.path);
+                        self.stats
+                            .files
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(t.path.display().to_string().as_str());
                         t.path = path.clone();
                         self.by_path.insert(path.clone(), i);
                         let key = t.key.to_string();

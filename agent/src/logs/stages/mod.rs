@@ -611,6 +611,20 @@ fn flush(stages: &mut [Stage], now: Instant, all: bool, out: &mut Vec<Entry>, st
     }
 }
 
+/// What the docker and cri stages take from the runtime's wrapper: the `stream` label and the
+/// runtime's timestamp.
+fn container_meta(e: &mut Entry, stream: String, time: String) {
+    e.labels.set("stream", &stream);
+    if let Some(ts) = Format::new("RFC3339Nano")
+        .ok()
+        .and_then(|f| f.parse(&time, None, 2000))
+    {
+        e.ts = ts;
+    }
+    e.extracted.insert("stream".into(), stream);
+    e.extracted.insert("timestamp".into(), time);
+}
+
 fn run(stages: &mut [Stage], mut e: Entry, out: &mut Vec<Entry>, stats: &Arc<Stats>) {
     let Some((stage, rest)) = stages.split_first_mut() else {
         out.push(e);
@@ -972,15 +986,7 @@ fn run(stages: &mut [Stage], mut e: Entry, out: &mut Vec<Entry>, stats: &Arc<Sta
         Stage::Docker => {
             if let Some((log, stream, time)) = parse::docker(&e.line) {
                 e.line = log.strip_suffix('\n').unwrap_or(&log).to_string();
-                e.labels.set("stream", &stream);
-                if let Some(ts) = Format::new("RFC3339Nano")
-                    .ok()
-                    .and_then(|f| f.parse(&time, None, 2000))
-                {
-                    e.ts = ts;
-                }
-                e.extracted.insert("stream".into(), stream);
-                e.extracted.insert("timestamp".into(), time);
+                container_meta(&mut e, stream, time);
                 e.extracted.insert("output".into(), e.line.clone());
             } else {
                 stats.drop_lines("docker_parse_error", 1, e.line.len() as u64);
@@ -1002,15 +1008,7 @@ fn run(stages: &mut [Stage], mut e: Entry, out: &mut Vec<Entry>, stats: &Arc<Sta
                 flags.to_string(),
                 content.to_string(),
             );
-            e.labels.set("stream", &stream);
-            if let Some(ts) = Format::new("RFC3339Nano")
-                .ok()
-                .and_then(|f| f.parse(&time, None, 2000))
-            {
-                e.ts = ts;
-            }
-            e.extracted.insert("stream".into(), stream);
-            e.extracted.insert("timestamp".into(), time);
+            container_meta(&mut e, stream, time);
             let key = e.labels.clone();
             if flags.starts_with('P') {
                 let buf = partial.entry(key.clone()).or_default();

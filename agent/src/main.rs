@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    limit_malloc_arenas();
+    limit_malloc_arenas(cli.config_file.is_some());
     let level = match cli.log_level.as_str() {
         "debug" => LevelFilter::DEBUG,
         "warn" => LevelFilter::WARN,
@@ -59,15 +59,19 @@ fn main() -> ExitCode {
 
 /// glibc gives every thread that allocates its own arena; an exporter gains nothing from that
 /// and pays for it in resident memory.
-fn limit_malloc_arenas() {
+fn limit_malloc_arenas(ships_logs: bool) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator tunables; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
-        // Batch buffers (hundreds of KiB) are mapped and unmapped, not kept in the heap: a
-        // fixed threshold stops glibc from raising it after the first free.
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        if ships_logs {
+            // Batch buffers (hundreds of KiB) are mapped and unmapped, not kept in the heap: a
+            // fixed threshold stops glibc from raising it after the first free.
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        }
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = ships_logs;
 }
 
 /// `:9100` means every interface, as in Go.

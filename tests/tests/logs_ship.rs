@@ -645,3 +645,52 @@ fn config_errors_name_file_line_and_key() {
         "{err}"
     );
 }
+
+#[test]
+fn server_port_from_the_config_unless_the_flag_is_given() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let loki = LokiDouble::start();
+    let port = free_port();
+    let cfg = d.join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server: {{http_listen_address: 127.0.0.1, http_listen_port: {port}}}\npositions: {{filename: {}/p.yaml}}\nclients: [{{url: {}}}]\nscrape_configs:\n  - job_name: a\n    static_configs: [{{labels: {{__path__: '{}/none/*.log'}}}}]\n",
+            d.display(),
+            loki.url(),
+            d.display()
+        ),
+    )
+    .expect("config");
+    let mut p = Proc::start(
+        "agent-server-port",
+        &bin("vigie-agent"),
+        &[
+            format!("-config.file={}", cfg.display()),
+            "--collector.disable-defaults".into(),
+        ],
+        d,
+    );
+    wait_http(&mut p, port, "/metrics");
+    let body = get(port, "/metrics", &[]).expect("scrape").text();
+    assert!(body.contains("vigie_logs_read_lines_total 0"), "{body}");
+    drop(p);
+    // The flag wins: the configured port stays free.
+    let other = free_port();
+    let mut p = Proc::start(
+        "agent-flag-port",
+        &bin("vigie-agent"),
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--web.listen-address=127.0.0.1:{other}"),
+            "--collector.disable-defaults".into(),
+        ],
+        d,
+    );
+    wait_http(&mut p, other, "/metrics");
+    assert!(
+        get(port, "/metrics", &[]).is_err(),
+        "the config's port is used despite the flag"
+    );
+}

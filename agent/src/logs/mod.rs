@@ -840,6 +840,9 @@ impl Reader {
     }
 
     fn add_tailer(&mut self, mut t: Tailer) {
+        if !self.watch_failed && self.watcher.is_some() {
+            t.idle_cap = Duration::from_secs(4);
+        }
         if t.generation == 0 {
             t.generation = self.next_generation();
         }
@@ -879,11 +882,18 @@ impl Reader {
         let mut removed = false;
         let mut k = 0;
         while k < self.tailers.len() {
-            let t = &self.tailers[k];
-            let done = t.orphan_since.is_some_and(|o| o.elapsed() >= ROTATE_WAIT)
-                && t.at_eof()
+            let t = &mut self.tailers[k];
+            let mut done = t.orphan_since.is_some_and(|o| o.elapsed() >= ROTATE_WAIT)
                 && t.last_data.elapsed() >= ROTATE_WAIT
                 && !self.pipelines[t.job].has_pending();
+            if done {
+                // The size seen at the last poll may be old: look again before letting go.
+                t.refresh_size();
+                done = t.at_eof();
+                if !done {
+                    t.next_poll = Instant::now();
+                }
+            }
             if done {
                 let t = self.tailers.swap_remove(k);
                 tracing::debug!(path = %t.path.display(), "finished a rotated or deleted file");

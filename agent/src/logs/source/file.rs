@@ -171,6 +171,9 @@ pub struct Tailer {
     pub last_data: Instant,
     pub next_poll: Instant,
     idle_polls: u32,
+    /// Longest wait between two polls of a quiet file: short when polling is all there is,
+    /// longer when inotify wakes the file on a write.
+    pub idle_cap: Duration,
     /// Read from a copy left by copytruncate: closed at its end.
     pub drain_only: bool,
     /// Reading order among files of one stream: a rotated generation (lower) is finished
@@ -218,6 +221,7 @@ impl Tailer {
             last_data: now,
             next_poll: now,
             idle_polls: 0,
+            idle_cap: Duration::from_secs(1),
             drain_only: false,
             generation: 0,
         }
@@ -241,7 +245,7 @@ impl Tailer {
         if size == self.read_pos {
             self.idle_polls = self.idle_polls.saturating_add(1);
             let backoff =
-                Duration::from_millis(250u64 << self.idle_polls.min(3)).min(Duration::from_secs(1));
+                Duration::from_millis(250u64 << self.idle_polls.min(5)).min(self.idle_cap);
             self.next_poll = Instant::now() + backoff;
             return Read::Idle;
         }

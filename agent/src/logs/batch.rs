@@ -132,10 +132,6 @@ impl Batcher {
         self.batches.iter().map(|(_, b)| b.bytes).sum()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.started.is_none()
-    }
-
     pub fn due(&self, now: Instant) -> bool {
         self.bytes() >= self.max_bytes
             || self

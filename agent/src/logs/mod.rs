@@ -635,10 +635,7 @@ impl Reader {
         n
     }
 
-    fn run_pipeline(&mut self, job: usize, mut e: Entry, key: Arc<str>, pos: Position) {
-        for (k, v) in &e.labels.0 {
-            e.extracted.insert(k.clone(), v.clone());
-        }
+    fn run_pipeline(&mut self, job: usize, e: Entry, key: Arc<str>, pos: Position) {
         let mut out = std::mem::take(&mut self.out);
         self.pipelines[job].process(e, &mut out);
         if out.is_empty() && !self.pipelines[job].has_pending() {
@@ -748,7 +745,7 @@ impl Reader {
                 last_end = Some(end);
                 return;
             }
-            let mut e = Entry {
+            let e = Entry {
                 labels: labels.clone(),
                 ts,
                 line: String::from_utf8_lossy(&text).into_owned(),
@@ -758,9 +755,6 @@ impl Reader {
                 },
                 ..Entry::default()
             };
-            for (k, v) in &labels.0 {
-                e.extracted.insert(k.clone(), v.clone());
-            }
             pipeline.process(e, out);
             if out.is_empty() && !pipeline.has_pending() {
                 batcher.progress(&key, Position::Offset(end));

@@ -421,13 +421,6 @@ impl Spool {
             i.base += 1;
         }
     }
-
-    pub fn sync(&self) {
-        let i = self.lock();
-        if let Some(s) = i.segments.back() {
-            let _ = s.file.sync_data();
-        }
-    }
 }
 
 fn read_record(i: &Inner, m: &Meta) -> Option<Record> {

@@ -315,10 +315,6 @@ impl Tailer {
                 && fingerprint(&self.file).is_some_and(|fp| fp != self.fp))
     }
 
-    pub fn lag(&self) -> u64 {
-        self.size.saturating_sub(self.offset)
-    }
-
     /// After a truncation: read the file again from the start under its new identity.
     pub fn restart(&mut self, fp: String) {
         self.fp = fp;

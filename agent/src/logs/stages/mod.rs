@@ -557,7 +557,11 @@ impl Pipeline {
     }
 
     /// Runs one entry; what comes out (zero, one or, after a multiline flush, more) goes to `out`.
-    pub fn process(&mut self, e: Entry, out: &mut Vec<Entry>) {
+    /// The entry's labels start its extracted map, as in Promtail.
+    pub fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
+        for (k, v) in &e.labels.0 {
+            e.extracted.insert(k.clone(), v.clone());
+        }
         run(&mut self.stages, e, out, &self.stats);
     }
 

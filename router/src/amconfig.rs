@@ -3,7 +3,8 @@
 //! Alertmanager validates it, into the [`Routing`] the dispatcher runs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -13,8 +14,12 @@ use crate::config::{BasicAuth, Dur, TlsConfig, dur};
 use crate::dispatch::route::{Route, RouteOpts};
 use crate::inhibit::InhibitRule;
 use crate::matcher::{Matcher, Op, parse_matchers, valid_name};
+use crate::notify::template::{Builder, Templates};
 use crate::notify::webhook::Webhook;
-use crate::notify::{Integration, Receiver};
+use crate::notify::{
+    BuildCtx, Globals, Integration, Receiver, discord, freemobile, googlechat, matrix, mattermost,
+    msteamsv2, ovh, slack, sms, telegram, twilio, vonage,
+};
 use crate::timeinterval::{RawNamed, TimeInterval};
 
 #[derive(Debug, Deserialize)]
@@ -75,57 +80,172 @@ pub struct RawWebhook {
     pub timeout: Option<Dur>,
 }
 
-/// A receiver; the integrations of later issues are named so that using one is a clear error.
+/// A receiver. Alertmanager's integrations not implemented are named so that using one is a
+/// clear error rather than an unknown key.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReceiver {
     pub name: Spanned<String>,
     #[serde(default)]
     pub webhook_configs: Vec<RawWebhook>,
+    #[serde(default)]
+    pub slack_configs: Vec<slack::RawSlack>,
+    #[serde(default)]
+    pub mattermost_configs: Vec<mattermost::RawMattermost>,
+    #[serde(default)]
+    pub msteamsv2_configs: Vec<msteamsv2::RawTeams>,
+    #[serde(default)]
+    pub discord_configs: Vec<discord::RawDiscord>,
+    #[serde(default)]
+    pub telegram_configs: Vec<telegram::RawTelegram>,
+    #[serde(default)]
+    pub matrix_configs: Vec<matrix::RawMatrix>,
+    #[serde(default)]
+    pub googlechat_configs: Vec<googlechat::RawGoogleChat>,
+    #[serde(default)]
+    pub twilio_configs: Vec<twilio::RawTwilio>,
+    #[serde(default)]
+    pub ovh_configs: Vec<ovh::RawOvh>,
+    #[serde(default)]
+    pub vonage_configs: Vec<vonage::RawVonage>,
+    #[serde(default)]
+    pub freemobile_configs: Vec<freemobile::RawFreeMobile>,
+    #[serde(default)]
+    pub sms_configs: Vec<sms::RawGateway>,
     pub email_configs: Option<IgnoredAny>,
     pub pagerduty_configs: Option<IgnoredAny>,
-    pub slack_configs: Option<IgnoredAny>,
     pub opsgenie_configs: Option<IgnoredAny>,
     pub victorops_configs: Option<IgnoredAny>,
     pub pushover_configs: Option<IgnoredAny>,
     pub wechat_configs: Option<IgnoredAny>,
     pub sns_configs: Option<IgnoredAny>,
-    pub telegram_configs: Option<IgnoredAny>,
-    pub discord_configs: Option<IgnoredAny>,
     pub webex_configs: Option<IgnoredAny>,
     pub msteams_configs: Option<IgnoredAny>,
-    pub msteamsv2_configs: Option<IgnoredAny>,
     pub jira_configs: Option<IgnoredAny>,
     pub rocketchat_configs: Option<IgnoredAny>,
     pub incidentio_configs: Option<IgnoredAny>,
-    pub mattermost_configs: Option<IgnoredAny>,
 }
+
+const SUPPORTED: &str = "webhook, slack, mattermost, msteamsv2, discord, telegram, matrix, googlechat, twilio, ovh, vonage, freemobile, sms";
 
 impl RawReceiver {
     fn unsupported(&self) -> Vec<&'static str> {
         let all = [
             ("email_configs", self.email_configs.is_some()),
             ("pagerduty_configs", self.pagerduty_configs.is_some()),
-            ("slack_configs", self.slack_configs.is_some()),
             ("opsgenie_configs", self.opsgenie_configs.is_some()),
             ("victorops_configs", self.victorops_configs.is_some()),
             ("pushover_configs", self.pushover_configs.is_some()),
             ("wechat_configs", self.wechat_configs.is_some()),
             ("sns_configs", self.sns_configs.is_some()),
-            ("telegram_configs", self.telegram_configs.is_some()),
-            ("discord_configs", self.discord_configs.is_some()),
             ("webex_configs", self.webex_configs.is_some()),
-            ("msteams_configs", self.msteams_configs.is_some()),
-            ("msteamsv2_configs", self.msteamsv2_configs.is_some()),
+            (
+                "msteams_configs (Office 365 connectors are retired; use msteamsv2_configs)",
+                self.msteams_configs.is_some(),
+            ),
             ("jira_configs", self.jira_configs.is_some()),
             ("rocketchat_configs", self.rocketchat_configs.is_some()),
             ("incidentio_configs", self.incidentio_configs.is_some()),
-            ("mattermost_configs", self.mattermost_configs.is_some()),
         ];
         all.into_iter()
             .filter(|(_, on)| *on)
             .map(|(n, _)| n)
             .collect()
+    }
+
+    /// Every configured integration, built in the order Alertmanager lists them.
+    fn integrations(
+        &self,
+        webhook_global: Option<&HttpConfig>,
+        ctx: &mut BuildCtx<'_>,
+        errors: &mut Vec<String>,
+        at: &str,
+    ) -> Vec<Integration> {
+        let mut out = Vec::new();
+        for (idx, w) in self.webhook_configs.iter().enumerate() {
+            match Webhook::build(w, webhook_global, ctx.base, ctx.file) {
+                Ok(hook) => out.push(Integration {
+                    name: "webhook",
+                    idx,
+                    send_resolved: w.send_resolved.unwrap_or(true),
+                    notifier: Arc::new(hook),
+                }),
+                Err(e) => errors.push(format!("{at} webhook_configs[{idx}]: {e}")),
+            }
+        }
+        macro_rules! each {
+            ($list:expr, $name:literal, $key:literal, $ty:path) => {
+                for (idx, raw) in $list.iter().enumerate() {
+                    match <$ty>::build(raw, ctx) {
+                        Ok(n) => out.push(Integration {
+                            name: $name,
+                            idx,
+                            send_resolved: raw.send_resolved.unwrap_or(true),
+                            notifier: Arc::new(n),
+                        }),
+                        Err(e) => errors.push(format!("{at} {}[{idx}]: {e}", $key)),
+                    }
+                }
+            };
+        }
+        each!(self.slack_configs, "slack", "slack_configs", slack::Slack);
+        each!(
+            self.mattermost_configs,
+            "mattermost",
+            "mattermost_configs",
+            mattermost::Mattermost
+        );
+        each!(
+            self.msteamsv2_configs,
+            "msteamsv2",
+            "msteamsv2_configs",
+            msteamsv2::Teams
+        );
+        each!(
+            self.discord_configs,
+            "discord",
+            "discord_configs",
+            discord::Discord
+        );
+        each!(
+            self.telegram_configs,
+            "telegram",
+            "telegram_configs",
+            telegram::Telegram
+        );
+        each!(
+            self.matrix_configs,
+            "matrix",
+            "matrix_configs",
+            matrix::Matrix
+        );
+        each!(
+            self.googlechat_configs,
+            "googlechat",
+            "googlechat_configs",
+            googlechat::GoogleChat
+        );
+        each!(
+            self.twilio_configs,
+            "twilio",
+            "twilio_configs",
+            twilio::Twilio
+        );
+        each!(self.ovh_configs, "ovh", "ovh_configs", ovh::Ovh);
+        each!(
+            self.vonage_configs,
+            "vonage",
+            "vonage_configs",
+            vonage::Vonage
+        );
+        each!(
+            self.freemobile_configs,
+            "freemobile",
+            "freemobile_configs",
+            freemobile::FreeMobile
+        );
+        each!(self.sms_configs, "sms", "sms_configs", sms::Gateway);
+        out
     }
 }
 
@@ -153,7 +273,7 @@ pub struct RawInhibit {
 #[derive(Debug, Default)]
 pub struct RawAlertmanager<'a> {
     pub resolve_timeout: Option<&'a Dur>,
-    pub http_config: Option<&'a HttpConfig>,
+    pub globals: Globals,
     pub route: Option<&'a RawRoute>,
     pub receivers: &'a [RawReceiver],
     pub inhibit_rules: &'a [RawInhibit],
@@ -170,6 +290,8 @@ pub struct Routing {
     pub inhibit_rules: Vec<InhibitRule>,
     pub time_intervals: HashMap<String, TimeInterval>,
     pub resolve_timeout_ms: i64,
+    /// The defaults, the `templates:` files and every integration's field templates.
+    pub templates: Arc<Templates>,
 }
 
 /// Validates Alertmanager's keys; `None` with errors pushed when they are wrong, `None` without
@@ -194,6 +316,25 @@ pub fn build(
         }
         return None;
     };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for t in raw.templates {
+        let pattern = if Path::new(t).is_absolute() {
+            t.into()
+        } else {
+            base.join(t)
+        };
+        match crate::rules::file::expand_glob(&pattern) {
+            Ok(found) => files.extend(found),
+            Err(e) => errors.push(format!("{file}: templates: {t}: {e}")),
+        }
+    }
+    let mut builder = match Builder::new(&files) {
+        Ok(b) => b,
+        Err(e) => {
+            errors.push(format!("{file}: templates: {e}"));
+            Templates::defaults()
+        }
+    };
     let mut receivers = BTreeMap::new();
     for r in raw.receivers {
         let at = format!(
@@ -207,16 +348,16 @@ pub fn build(
         }
         for n in r.unsupported() {
             errors.push(format!(
-                "{at} {n} is not supported yet (supported: webhook_configs)"
+                "{at} {n} is not supported (supported: {SUPPORTED})"
             ));
         }
-        let mut integrations = Vec::new();
-        for (idx, w) in r.webhook_configs.iter().enumerate() {
-            match Webhook::build(w, raw.http_config, base, file) {
-                Ok(hook) => integrations.push(Integration::webhook(idx, w, hook)),
-                Err(e) => errors.push(format!("{at} webhook_configs[{idx}]: {e}")),
-            }
-        }
+        let mut ctx = BuildCtx {
+            globals: &raw.globals,
+            base,
+            file,
+            templates: &mut builder,
+        };
+        let integrations = r.integrations(raw.globals.http_config.as_ref(), &mut ctx, errors, &at);
         if receivers
             .insert(
                 r.name.value.clone(),
@@ -332,16 +473,6 @@ pub fn build(
             }
         }
     }
-    for t in raw.templates {
-        let pattern = if Path::new(t).is_absolute() {
-            t.into()
-        } else {
-            base.join(t)
-        };
-        if let Err(e) = crate::rules::file::expand_glob(&pattern) {
-            errors.push(format!("{file}: templates: {t}: {e}"));
-        }
-    }
     if errors.len() > start {
         return None;
     }
@@ -351,6 +482,7 @@ pub fn build(
         inhibit_rules,
         time_intervals,
         resolve_timeout_ms,
+        templates: Arc::new(builder.finish()),
     })
 }
 

@@ -57,8 +57,8 @@ pub struct Global {
     pub smtp_auth_identity: Option<IgnoredAny>,
     pub smtp_require_tls: Option<IgnoredAny>,
     pub smtp_tls_config: Option<IgnoredAny>,
-    pub slack_api_url: Option<IgnoredAny>,
-    pub slack_api_url_file: Option<IgnoredAny>,
+    pub slack_api_url: Option<String>,
+    pub slack_api_url_file: Option<String>,
     pub victorops_api_key: Option<IgnoredAny>,
     pub victorops_api_key_file: Option<IgnoredAny>,
     pub victorops_api_url: Option<IgnoredAny>,
@@ -69,7 +69,7 @@ pub struct Global {
     pub wechat_api_url: Option<IgnoredAny>,
     pub wechat_api_secret: Option<IgnoredAny>,
     pub wechat_api_corp_id: Option<IgnoredAny>,
-    pub telegram_api_url: Option<IgnoredAny>,
+    pub telegram_api_url: Option<String>,
     pub webex_api_url: Option<IgnoredAny>,
     pub jira_api_url: Option<IgnoredAny>,
     pub rocketchat_api_url: Option<IgnoredAny>,
@@ -469,7 +469,12 @@ impl Config {
         let routing = crate::amconfig::build(
             &RawAlertmanager {
                 resolve_timeout: g.resolve_timeout.as_ref(),
-                http_config: g.http_config.as_ref(),
+                globals: crate::notify::Globals {
+                    http_config: g.http_config.clone(),
+                    slack_api_url: g.slack_api_url.clone(),
+                    slack_api_url_file: g.slack_api_url_file.clone(),
+                    telegram_api_url: g.telegram_api_url.clone(),
+                },
                 route: raw.route.as_ref(),
                 receivers: &raw.receivers,
                 inhibit_rules: &raw.inhibit_rules,

@@ -35,7 +35,7 @@ const PRINT: &str = "__vigie_print";
 const ENTRY: &str = "__vigie_entry";
 
 /// Go's builtin template functions.
-const BUILTINS: &[&str] = &[
+pub(crate) const BUILTINS: &[&str] = &[
     "and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf",
     "println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne",
 ];
@@ -86,7 +86,7 @@ pub fn check(name: &str, text: &str) -> Result<(), String> {
     }
 }
 
-fn visit_functions(list: &ListNode, f: &mut impl FnMut(&str)) {
+pub(crate) fn visit_functions(list: &ListNode, f: &mut impl FnMut(&str)) {
     fn pipe(p: &gotmpl::parse::PipeNode, f: &mut impl FnMut(&str)) {
         for c in &p.commands {
             for a in &c.args {
@@ -294,16 +294,16 @@ fn add_print_stage(list: &mut ListNode) {
 
 type TResult = gotmpl::Result<Value>;
 
-fn err(msg: impl Into<String>) -> TemplateError {
+pub(crate) fn err(msg: impl Into<String>) -> TemplateError {
     TemplateError::Exec(msg.into())
 }
 
-fn s(v: impl Into<String>) -> Value {
+pub(crate) fn s(v: impl Into<String>) -> Value {
     Value::String(Arc::from(v.into().as_str()))
 }
 
 /// A template argument as a float: numbers, or strings that parse (Prometheus' convertToFloat).
-fn float_arg(args: &[Value], i: usize) -> gotmpl::Result<f64> {
+pub(crate) fn float_arg(args: &[Value], i: usize) -> gotmpl::Result<f64> {
     match args.get(i) {
         Some(Value::Float(f)) => Ok(*f),
         Some(Value::Int(n)) => Ok(*n as f64),
@@ -325,7 +325,7 @@ fn vigie_promql_float(t: &str) -> Option<f64> {
     }
 }
 
-fn str_arg(args: &[Value], i: usize) -> String {
+pub(crate) fn str_arg(args: &[Value], i: usize) -> String {
     match args.get(i) {
         Some(Value::String(t)) => t.to_string(),
         Some(Value::Nil) | None => String::new(),
@@ -418,7 +418,7 @@ fn humanize1024(mut v: f64) -> String {
     format!("{}{prefix}", g4(v))
 }
 
-fn humanize_duration(mut v: f64) -> String {
+pub(crate) fn humanize_duration(mut v: f64) -> String {
     if !v.is_finite() {
         return g4(v);
     }
@@ -445,7 +445,7 @@ fn humanize_duration(mut v: f64) -> String {
 }
 
 /// Go's `time.Time.String()` for a UTC time: `2006-01-02 15:04:05.999999999 +0000 UTC`.
-fn go_time_string(secs: f64) -> String {
+pub(crate) fn go_time_string(secs: f64) -> String {
     let whole = secs.floor() as i64;
     let nanos = ((secs - secs.floor()) * 1e9).round() as i64;
     let days = whole.div_euclid(86400);

@@ -22,7 +22,9 @@ use crate::durable::{Durable, Loaded, Op};
 use crate::inhibit::Inhibitor;
 use crate::matcher::labels_string;
 use crate::nflog::{self, Entry, NotificationLog};
-use crate::notify::{Data, Integration, send_with_retry};
+use crate::notify::metrics::Metrics as NotifyMetrics;
+use crate::notify::template::Templates;
+use crate::notify::{Data, Integration, Notification, send_with_retry};
 use crate::provider::{Alert, Alerts};
 use crate::silence::{Silence, SilenceError, Silences};
 use route::{Route, RouteOpts};
@@ -132,6 +134,7 @@ pub struct Dispatcher {
     pub clock: Clock,
     external_url: String,
     pub stats: Stats,
+    pub notify_metrics: NotifyMetrics,
 }
 
 /// An alert with what the API reports about it.
@@ -162,6 +165,7 @@ impl Dispatcher {
             clock,
             external_url,
             stats: Stats::default(),
+            notify_metrics: NotifyMetrics::default(),
         })
     }
 
@@ -372,14 +376,15 @@ impl Dispatcher {
         };
         let mut set = tokio::task::JoinSet::new();
         for integration in receiver.integrations.clone() {
-            let (d, g, alerts, name) = (
+            let (d, g, alerts, name, templates) = (
                 self.clone(),
                 g.clone(),
                 alerts.clone(),
                 receiver.name.clone(),
+                routing.templates.clone(),
             );
             set.spawn(async move {
-                d.notify_integration(&g, &name, &integration, alerts, deadline)
+                d.notify_integration(&g, &name, &integration, &templates, alerts, deadline)
                     .await
             });
         }
@@ -395,6 +400,7 @@ impl Dispatcher {
         g: &Group,
         receiver: &str,
         integration: &Integration,
+        templates: &Templates,
         alerts: Vec<Arc<Alert>>,
         deadline: Instant,
     ) -> bool {
@@ -432,17 +438,39 @@ impl Dispatcher {
         };
         if !sent.is_empty() {
             let data = Data::new(receiver, &g.key, &g.labels, &sent, &self.external_url);
-            match send_with_retry(integration, &data, deadline).await {
-                Ok(_) => {
-                    self.stats.notifications.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.stats
-                        .notifications_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(group = %g.key, receiver, error = %e, "notify failed");
-                    return false;
-                }
+            // One id per notification, the same on each of its retries.
+            let id = format!(
+                "{:016x}",
+                crate::provider::fingerprint(
+                    [
+                        ("g", g.key.as_str()),
+                        ("r", receiver),
+                        ("i", integration.name),
+                        ("n", &integration.idx.to_string()),
+                        ("t", &self.clock.now().to_string()),
+                    ]
+                    .into_iter()
+                )
+            );
+            let n = Notification {
+                data: &data,
+                templates,
+                id: &id,
+            };
+            let started = std::time::Instant::now();
+            let delivery = send_with_retry(integration, &n, deadline).await;
+            self.notify_metrics
+                .record(integration.name, receiver, &delivery, started.elapsed());
+            if let Some((_, e)) = &delivery.failure {
+                tracing::warn!(group = %g.key, receiver, error = %e, "notify failed");
+            }
+            if delivery.sent {
+                self.stats.notifications.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.stats
+                    .notifications_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                return false;
             }
         }
         let at = self.clock.now();

@@ -8,12 +8,26 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::Config;
-use crate::notify::{Data, Kind};
+use crate::notify::{BoxFuture, Data, Notification, Notifier, Outcome};
 use crate::silence::ApiMatcher;
 
 const T0: i64 = 1_795_000_000 * 1_000_000_000; // 2026-11-18, a Wednesday
 
 type Sent = Arc<Mutex<Vec<Data>>>;
+
+/// Records notifications in memory.
+#[derive(Debug)]
+struct Capture(Sent);
+
+impl Notifier for Capture {
+    fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(n.data.clone());
+        Box::pin(async { Outcome::Sent })
+    }
+}
 
 fn setup(yaml: &str) -> (Arc<Dispatcher>, Sent) {
     let cfg = Config::parse(Path::new("am.yml"), yaml).expect("valid config");
@@ -21,7 +35,7 @@ fn setup(yaml: &str) -> (Arc<Dispatcher>, Sent) {
     let sent: Sent = Arc::default();
     for r in routing.receivers.values_mut() {
         for i in &mut r.integrations {
-            i.kind = Kind::Capture(sent.clone());
+            i.notifier = Arc::new(Capture(sent.clone()));
         }
     }
     let d = Dispatcher::new(

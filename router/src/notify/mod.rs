@@ -1,18 +1,36 @@
-//! Receivers and their integrations, the notification data every integration renders (the
-//! webhook body is exactly Alertmanager's `template.Data`), and the retry loop: an integration
-//! reports sent, retry (after a delay it may name), or permanent failure.
+//! Receivers and their integrations behind one [`Notifier`] trait, the notification data every
+//! integration renders (the webhook body is exactly Alertmanager's `template.Data`), and the
+//! retry loop: an integration reports sent, partial, retry (after a delay it may name), or
+//! permanent failure, each with a [`Reason`] the metrics count.
 
+pub mod discord;
+pub mod freemobile;
+pub mod googlechat;
+pub mod http;
+pub mod matrix;
+pub mod mattermost;
+pub mod metrics;
+pub mod msteamsv2;
+pub mod ovh;
+pub mod slack;
+pub mod sms;
+pub mod telegram;
+pub mod template;
+pub mod twilio;
+pub mod vonage;
 pub mod webhook;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::amconfig::RawWebhook;
 use crate::labelset::LabelSet;
 use crate::provider::{Alert, fingerprint_hex, format_time};
+use template::Templates;
 
 #[derive(Debug, Clone)]
 pub struct Receiver {
@@ -20,44 +38,128 @@ pub struct Receiver {
     pub integrations: Vec<Integration>,
 }
 
-#[derive(Debug, Clone)]
-pub enum Kind {
-    Webhook(Arc<webhook::Webhook>),
-    /// Records notifications in memory: timeline tests on a paused clock.
-    #[cfg(test)]
-    Capture(Arc<std::sync::Mutex<Vec<Data>>>),
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One integration (Slack, SMS through OVH, …): renders a notification and sends it once;
+/// retries, limits and bookkeeping are the caller's.
+pub trait Notifier: Send + Sync + std::fmt::Debug {
+    fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome>;
+}
+
+/// What an integration is asked to send.
+pub struct Notification<'a> {
+    pub data: &'a Data,
+    pub templates: &'a Templates,
+    /// The same on every attempt of one notification: Matrix' `txnId`, idempotency keys.
+    pub id: &'a str,
 }
 
 #[derive(Debug, Clone)]
 pub struct Integration {
-    /// Alertmanager's integration name (`webhook`), part of the notification-log key.
+    /// Alertmanager's integration name (`webhook`, `slack`), part of the notification-log key.
     pub name: &'static str,
     /// Position among the receiver's integrations of that kind.
     pub idx: usize,
     pub send_resolved: bool,
-    pub kind: Kind,
+    pub notifier: Arc<dyn Notifier>,
 }
 
 impl Integration {
-    pub fn webhook(idx: usize, raw: &RawWebhook, hook: webhook::Webhook) -> Integration {
-        Integration {
-            name: "webhook",
-            idx,
-            send_resolved: raw.send_resolved.unwrap_or(true),
-            kind: Kind::Webhook(Arc::new(hook)),
-        }
+    pub async fn notify(&self, n: &Notification<'_>) -> Outcome {
+        self.notifier.notify(n).await
+    }
+}
+
+/// Alertmanager's `global` keys that integrations default to.
+#[derive(Debug, Default, Clone)]
+pub struct Globals {
+    pub http_config: Option<crate::amconfig::HttpConfig>,
+    pub slack_api_url: Option<String>,
+    pub slack_api_url_file: Option<String>,
+    pub telegram_api_url: Option<String>,
+}
+
+/// What building an integration needs besides its own keys.
+pub struct BuildCtx<'a> {
+    pub globals: &'a Globals,
+    pub base: &'a std::path::Path,
+    pub file: &'a str,
+    pub templates: &'a mut template::Builder,
+}
+
+impl BuildCtx<'_> {
+    /// The configured template, else the default; a parse error names the key.
+    pub fn field(
+        &mut self,
+        own: Option<&str>,
+        default: &str,
+        key: &str,
+    ) -> Result<template::Field, String> {
+        self.templates
+            .field(own.unwrap_or(default))
+            .map_err(|e| format!("{key}: {e}"))
     }
 
-    pub async fn notify(&self, data: &Data) -> Outcome {
-        match &self.kind {
-            Kind::Webhook(w) => w.notify(data).await,
-            #[cfg(test)]
-            Kind::Capture(c) => {
-                c.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(data.clone());
-                Outcome::Sent
-            }
+    pub fn http(&self, own: Option<&crate::amconfig::HttpConfig>) -> Result<http::Http, String> {
+        http::Http::build(own, self.globals.http_config.as_ref(), self.base, self.file)
+    }
+
+    pub fn secret(&self, v: Option<&str>, f: Option<&str>, key: &str) -> Result<String, String> {
+        http::required_secret(v, f, self.base, key)
+    }
+}
+
+impl Notification<'_> {
+    /// Renders a text template with values escaped by `esc`; a failure is final.
+    pub fn text(
+        &self,
+        f: &template::Field,
+        esc: &dyn Fn(&str) -> String,
+    ) -> Result<String, Outcome> {
+        self.render(f, &self.value(esc))
+    }
+
+    /// The template data, built once when several fields are rendered.
+    pub fn value(&self, esc: &dyn Fn(&str) -> String) -> gotmpl::Value {
+        template::value(self.data, esc)
+    }
+
+    pub fn render(&self, f: &template::Field, v: &gotmpl::Value) -> Result<String, Outcome> {
+        self.templates
+            .text(f, v)
+            .map_err(|e| Outcome::Failed(Reason::Render, format!("template: {e}")))
+    }
+}
+
+/// Why an attempt did not fully succeed, as `vigie_notifications_failed_total{reason}` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Connection refused, reset, TLS, timeout.
+    Transport,
+    RateLimited,
+    ServerError,
+    ClientError,
+    /// Credentials refused (401/403 and the API's own auth errors).
+    Auth,
+    /// Accepted for some recipients only.
+    Partial,
+    /// The notification could not be rendered or configured secrets could not be read.
+    Render,
+    /// Rate limited for longer than the cap on a single wait.
+    WaitTooLong,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Transport => "transport",
+            Reason::RateLimited => "rate_limited",
+            Reason::ServerError => "server_error",
+            Reason::ClientError => "client_error",
+            Reason::Auth => "auth",
+            Reason::Partial => "partial",
+            Reason::Render => "render",
+            Reason::WaitTooLong => "wait_too_long",
         }
     }
 }
@@ -66,9 +168,11 @@ impl Integration {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Sent,
-    /// Worth trying again, after the given delay if the receiver named one (`Retry-After`).
-    Retry(String, Option<Duration>),
-    Failed(String),
+    /// Delivered to some recipients, refused for others (not retried: the refusal is final).
+    Partial(String),
+    /// Worth trying again, after the given delay if the receiver named one.
+    Retry(Reason, String, Option<Duration>),
+    Failed(Reason, String),
 }
 
 /// One alert as notifications show it.
@@ -84,6 +188,11 @@ pub struct DataAlert {
     #[serde(rename = "generatorURL")]
     pub generator_url: String,
     pub fingerprint: String,
+    /// Unix nanoseconds, for templates' time functions.
+    #[serde(skip)]
+    pub starts_ns: i64,
+    #[serde(skip)]
+    pub ends_ns: i64,
 }
 
 /// Alertmanager's notification data model, field for field.
@@ -134,6 +243,8 @@ impl Data {
                     ends_at: format_time(a.ends_at),
                     generator_url: a.generator_url.to_string(),
                     fingerprint: fingerprint_hex(a.fingerprint()),
+                    starts_ns: a.starts_at,
+                    ends_ns: a.ends_at,
                 })
                 .collect(),
             group_labels: group_labels.clone(),
@@ -145,33 +256,87 @@ impl Data {
     }
 }
 
+impl Data {
+    /// The group in the router's UI: its alerts page filtered by the group's labels.
+    pub fn group_url(&self) -> String {
+        let filter: Vec<String> = self
+            .group_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        let q: String = form_urlencoded::byte_serialize(filter.join(",").as_bytes()).collect();
+        format!(
+            "{}/ui/alerts?filter={q}",
+            self.external_url.trim_end_matches('/')
+        )
+    }
+}
+
+/// What `send_with_retry` came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub attempts: u32,
+    /// `None` when sent; the reason of the last failure otherwise (partial: sent, but).
+    pub failure: Option<(Reason, String)>,
+    pub sent: bool,
+}
+
 /// Tries an integration until it succeeds, fails for good, or the deadline passes: Alertmanager's
-/// exponential back-off (0.5 s × 1.5ⁿ, ±50 % jitter, at most 60 s between tries).
+/// exponential back-off (0.5 s × 1.5ⁿ, ±50 % jitter, at most 60 s between tries), or the wait the
+/// receiver named when it named one.
 pub async fn send_with_retry(
     integration: &Integration,
-    data: &Data,
+    n: &Notification<'_>,
     deadline: tokio::time::Instant,
-) -> Result<u32, String> {
+) -> Delivery {
     let mut attempt: u32 = 0;
     let mut backoff = 0.5_f64;
+    let at = |i: &Integration| format!("{}/{}", i.name, i.idx);
     loop {
         attempt += 1;
-        let outcome = tokio::time::timeout_at(deadline, integration.notify(data)).await;
-        let (reason, after) = match outcome {
+        let outcome = tokio::time::timeout_at(deadline, integration.notify(n)).await;
+        let (reason, msg, after) = match outcome {
             Err(_) => {
-                return Err(format!(
-                    "{}: deadline passed after {attempt} attempts",
-                    integration.name
-                ));
+                return Delivery {
+                    attempts: attempt,
+                    failure: Some((
+                        Reason::Transport,
+                        format!(
+                            "{}: deadline passed after {attempt} attempts",
+                            at(integration)
+                        ),
+                    )),
+                    sent: false,
+                };
             }
-            Ok(Outcome::Sent) => return Ok(attempt),
-            Ok(Outcome::Failed(e)) => {
-                return Err(format!(
-                    "{}/{}: notify retry canceled due to unrecoverable error after {attempt} attempts: {e}",
-                    integration.name, integration.idx
-                ));
+            Ok(Outcome::Sent) => {
+                return Delivery {
+                    attempts: attempt,
+                    failure: None,
+                    sent: true,
+                };
             }
-            Ok(Outcome::Retry(e, after)) => (e, after),
+            Ok(Outcome::Partial(e)) => {
+                return Delivery {
+                    attempts: attempt,
+                    failure: Some((Reason::Partial, format!("{}: {e}", at(integration)))),
+                    sent: true,
+                };
+            }
+            Ok(Outcome::Failed(r, e)) => {
+                return Delivery {
+                    attempts: attempt,
+                    failure: Some((
+                        r,
+                        format!(
+                            "{}: notify retry canceled due to unrecoverable error after {attempt} attempts: {e}",
+                            at(integration)
+                        ),
+                    )),
+                    sent: false,
+                };
+            }
+            Ok(Outcome::Retry(r, e, after)) => (r, e, after),
         };
         let wait = after.unwrap_or_else(|| {
             let jitter = 0.5 + jitter_unit();
@@ -179,12 +344,19 @@ pub async fn send_with_retry(
         });
         backoff = (backoff * 1.5).min(60.0);
         if tokio::time::Instant::now() + wait >= deadline {
-            return Err(format!(
-                "{}/{}: notify failed after {attempt} attempts: {reason}",
-                integration.name, integration.idx
-            ));
+            return Delivery {
+                attempts: attempt,
+                failure: Some((
+                    reason,
+                    format!(
+                        "{}: notify failed after {attempt} attempts: {msg}",
+                        at(integration)
+                    ),
+                )),
+                sent: false,
+            };
         }
-        tracing::debug!(integration = integration.name, error = %reason, ?wait, "notify attempt failed; retrying");
+        tracing::debug!(integration = integration.name, error = %msg, ?wait, "notify attempt failed; retrying");
         tokio::time::sleep(wait).await;
     }
 }

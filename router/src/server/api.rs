@@ -689,16 +689,17 @@ fn dispatch_metrics(shared: &Shared, fams: &mut Vec<Family>) {
         "The total number of attempted notifications.",
         Kind::Counter,
     );
-    let ok = d.stats.notifications.load(Relaxed);
-    let failed = d.stats.notifications_failed.load(Relaxed);
-    sent.push(&[("integration", "webhook")], (ok + failed) as f64);
     let mut fail = Family::new(
         "alertmanager_notifications_failed_total",
         "The total number of failed notifications.",
         Kind::Counter,
     );
-    fail.push(&[("integration", "webhook")], failed as f64);
+    for (integration, (total, failed)) in d.notify_metrics.per_integration() {
+        sent.push(&[("integration", integration)], total as f64);
+        fail.push(&[("integration", integration)], failed as f64);
+    }
     fams.extend([alerts, received, sil, sent, fail]);
+    fams.extend(d.notify_metrics.families());
     fams.push(Family::single(
         "alertmanager_alerts_invalid_total",
         "The total number of received alerts that were invalid.",

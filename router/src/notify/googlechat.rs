@@ -1,0 +1,98 @@
+//! Google Chat incoming webhooks: `{"text"}` (32,000 bytes at most), threaded per alert group
+//! (`thread.threadKey` + `messageReplyOption`) so firing and resolved land together. The URL's
+//! `token` is the credential. Values lose `<` `>`, so they cannot write `<users/all>` or links.
+
+use serde::Deserialize;
+use serde_json::{Value as J, json};
+
+use super::http::{self, Http};
+use super::template::Field;
+use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome};
+use crate::amconfig::HttpConfig;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGoogleChat {
+    pub send_resolved: Option<bool>,
+    pub http_config: Option<HttpConfig>,
+    pub url: Option<String>,
+    pub url_file: Option<String>,
+    pub message: Option<String>,
+    /// One thread per alert group (default true).
+    pub threading: Option<bool>,
+}
+
+#[derive(Debug)]
+pub struct GoogleChat {
+    url: String,
+    http: Http,
+    message: Field,
+    threading: bool,
+}
+
+/// The message limit in bytes, less room for the envelope.
+pub const TEXT_MAX_BYTES: usize = 31_000;
+
+impl GoogleChat {
+    pub fn build(raw: &RawGoogleChat, ctx: &mut BuildCtx<'_>) -> Result<GoogleChat, String> {
+        let url = ctx.secret(raw.url.as_deref(), raw.url_file.as_deref(), "url")?;
+        http::check_url(&url, "url")?;
+        Ok(GoogleChat {
+            http: ctx.http(raw.http_config.as_ref())?,
+            url,
+            message: ctx.field(
+                raw.message.as_deref(),
+                r#"{{ template "googlechat.default.message" . }}"#,
+                "message",
+            )?,
+            threading: raw.threading.unwrap_or(true),
+        })
+    }
+
+    pub fn body(&self, n: &Notification<'_>) -> Result<J, Outcome> {
+        let mut text = n.text(&self.message, &http::esc_gchat)?;
+        let mut max = text.chars().count();
+        while text.len() > TEXT_MAX_BYTES {
+            max -= (text.len() - TEXT_MAX_BYTES).div_ceil(4).max(16);
+            text = http::truncate(&text, max);
+        }
+        let mut body = json!({ "text": text });
+        if self.threading {
+            body["thread"] = json!({ "threadKey": thread_key(&n.data.group_key) });
+        }
+        Ok(body)
+    }
+
+    async fn send(&self, n: &Notification<'_>) -> Outcome {
+        let body = match self.body(n) {
+            Ok(b) => b,
+            Err(o) => return o,
+        };
+        let mut url = self.url.clone();
+        if self.threading {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str("messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
+        }
+        let req = self
+            .http
+            .request(reqwest::Method::POST, &url)
+            .header("Content-Type", "application/json; charset=UTF-8")
+            .body(body.to_string());
+        match http::send(req).await {
+            Ok(r) => http::classify(&r, None),
+            Err(o) => o,
+        }
+    }
+}
+
+/// A stable key per alert group.
+pub fn thread_key(group_key: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, group_key.as_bytes());
+    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Notifier for GoogleChat {
+    fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.send(n))
+    }
+}

@@ -17,8 +17,8 @@ use crate::matcher::{Matcher, Op, parse_matchers, valid_name};
 use crate::notify::template::{Builder, Templates};
 use crate::notify::webhook::Webhook;
 use crate::notify::{
-    BuildCtx, Globals, Integration, Receiver, discord, freemobile, googlechat, matrix, mattermost,
-    msteamsv2, ovh, slack, sms, telegram, twilio, vonage,
+    BuildCtx, Globals, Integration, Receiver, discord, email, freemobile, googlechat, matrix,
+    mattermost, msteamsv2, ovh, slack, sms, telegram, twilio, vonage,
 };
 use crate::timeinterval::{RawNamed, TimeInterval};
 
@@ -112,7 +112,8 @@ pub struct RawReceiver {
     pub freemobile_configs: Vec<freemobile::RawFreeMobile>,
     #[serde(default)]
     pub sms_configs: Vec<sms::RawGateway>,
-    pub email_configs: Option<IgnoredAny>,
+    #[serde(default)]
+    pub email_configs: Vec<email::RawEmail>,
     pub pagerduty_configs: Option<IgnoredAny>,
     pub opsgenie_configs: Option<IgnoredAny>,
     pub victorops_configs: Option<IgnoredAny>,
@@ -126,12 +127,11 @@ pub struct RawReceiver {
     pub incidentio_configs: Option<IgnoredAny>,
 }
 
-const SUPPORTED: &str = "webhook, slack, mattermost, msteamsv2, discord, telegram, matrix, googlechat, twilio, ovh, vonage, freemobile, sms";
+const SUPPORTED: &str = "webhook, email, slack, mattermost, msteamsv2, discord, telegram, matrix, googlechat, twilio, ovh, vonage, freemobile, sms";
 
 impl RawReceiver {
     fn unsupported(&self) -> Vec<&'static str> {
         let all = [
-            ("email_configs", self.email_configs.is_some()),
             ("pagerduty_configs", self.pagerduty_configs.is_some()),
             ("opsgenie_configs", self.opsgenie_configs.is_some()),
             ("victorops_configs", self.victorops_configs.is_some()),
@@ -175,12 +175,16 @@ impl RawReceiver {
         }
         macro_rules! each {
             ($list:expr, $name:literal, $key:literal, $ty:path) => {
+                each!($list, $name, $key, $ty, true)
+            };
+            // The last argument is Alertmanager's default for `send_resolved`.
+            ($list:expr, $name:literal, $key:literal, $ty:path, $resolved:literal) => {
                 for (idx, raw) in $list.iter().enumerate() {
                     match <$ty>::build(raw, ctx) {
                         Ok(n) => out.push(Integration {
                             name: $name,
                             idx,
-                            send_resolved: raw.send_resolved.unwrap_or(true),
+                            send_resolved: raw.send_resolved.unwrap_or($resolved),
                             notifier: Arc::new(n),
                         }),
                         Err(e) => errors.push(format!("{at} {}[{idx}]: {e}", $key)),
@@ -188,7 +192,20 @@ impl RawReceiver {
                 }
             };
         }
-        each!(self.slack_configs, "slack", "slack_configs", slack::Slack);
+        each!(
+            self.email_configs,
+            "email",
+            "email_configs",
+            email::Email,
+            false
+        );
+        each!(
+            self.slack_configs,
+            "slack",
+            "slack_configs",
+            slack::Slack,
+            false
+        );
         each!(
             self.mattermost_configs,
             "mattermost",
@@ -601,4 +618,99 @@ fn route_matchers(
         }
     }
     out
+}
+
+/// Keys whose values are credentials anywhere in the file.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "bearer_token",
+    "credentials",
+    "auth_password",
+    "auth_secret",
+    "smtp_auth_password",
+    "smtp_auth_secret",
+    "api_secret",
+    "application_secret",
+    "consumer_key",
+    "auth_token",
+    "bot_token",
+    "access_token",
+    "pass",
+    "api_key",
+    "routing_key",
+    "service_key",
+    "slack_api_url",
+    "signing_key",
+    "Authorization",
+    "authorization",
+];
+
+/// Keys that are credentials inside `receivers:` (webhook URLs embed their secret).
+const RECEIVER_SECRET_KEYS: &[&str] = &["url", "api_url", "webhook_url", "homeserver_url"];
+
+/// The configuration text with every secret value replaced by `<secret>`, as Alertmanager
+/// shows its configuration: for the status APIs.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_receivers = false;
+    for line in text.lines() {
+        if !line.starts_with([' ', '\t', '#', '-']) && !line.trim().is_empty() {
+            in_receivers = line.starts_with("receivers:");
+        }
+        let secret = |k: &str| {
+            SECRET_KEYS.contains(&k) || (in_receivers && RECEIVER_SECRET_KEYS.contains(&k))
+        };
+        let body = line.trim_start_matches([' ', '\t', '-']);
+        let indent = &line[..line.len() - body.len()];
+        match body.split_once(':') {
+            // Block style `key: value`: the whole value.
+            Some((k, v))
+                if secret(k.trim()) && !v.trim().is_empty() && !v.trim().starts_with('{') =>
+            {
+                out.push_str(indent);
+                out.push_str(k);
+                out.push_str(": <secret>");
+            }
+            // Flow style `{key: value, …}`: each secret value up to `,` or `}`.
+            _ => out.push_str(&redact_flow(line, &secret)),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn redact_flow(line: &str, secret: &dyn Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find(['{', ',']) {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let Some((k, after)) = rest.split_once(':') else {
+            continue;
+        };
+        if k.contains(['{', '}', ',']) || !secret(k.trim()) {
+            continue;
+        }
+        let end = after.find([',', '}']).unwrap_or(after.len());
+        out.push_str(k);
+        out.push_str(": <secret>");
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn secrets_are_hidden_everything_else_kept() {
+        let text = "global:\n  smtp_auth_password: hunter2\n  http_config: {authorization: {credentials: abc}}\nremote_query:\n  url: http://prom:9090\nreceivers:\n- name: r\n  slack_configs:\n  - api_url: https://hooks.slack.com/services/T/B/X\n    channel: '#ops'\n  sms_configs:\n  - url: https://gw/send\n    headers: {Authorization: 'Bearer xyz', X-Other: ok}\n";
+        let r = super::redact(text);
+        for leak in ["hunter2", "abc", "hooks.slack.com", "gw/send", "xyz"] {
+            assert!(!r.contains(leak), "{leak} leaked:\n{r}");
+        }
+        for kept in ["http://prom:9090", "#ops", "X-Other: ok", "name: r"] {
+            assert!(r.contains(kept), "{kept} lost:\n{r}");
+        }
+    }
 }

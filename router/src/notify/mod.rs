@@ -4,6 +4,7 @@
 //! permanent failure, each with a [`Reason`] the metrics count.
 
 pub mod discord;
+pub mod email;
 pub mod freemobile;
 pub mod googlechat;
 pub mod http;
@@ -77,6 +78,7 @@ pub struct Globals {
     pub slack_api_url: Option<String>,
     pub slack_api_url_file: Option<String>,
     pub telegram_api_url: Option<String>,
+    pub smtp: email::SmtpGlobals,
 }
 
 /// What building an integration needs besides its own keys.

@@ -525,7 +525,7 @@ async fn buildinfo() -> Response {
 
 async fn status_config(State((shared, _)): State<S>) -> Response {
     let text = std::fs::read_to_string(&shared.opts.config_file).unwrap_or_default();
-    ok(json!({"yaml": text}))
+    ok(json!({"yaml": crate::amconfig::redact(&text)}))
 }
 
 async fn runtimeinfo(State((shared, _)): State<S>) -> Response {

@@ -355,7 +355,7 @@ async fn status(State((shared, _)): State<S>) -> Response {
     let uptime_ms = shared.started.elapsed().as_millis() as i64;
     json_response(json!({
         "cluster": {"status": "disabled", "peers": []},
-        "config": {"original": cfg.original},
+        "config": {"original": crate::amconfig::redact(&cfg.original)},
         "uptime": format_time((super::now_ms() - uptime_ms) * 1_000_000),
         "versionInfo": {
             "branch": "",

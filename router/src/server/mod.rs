@@ -319,6 +319,16 @@ fn scrape_client(t: &Target) -> anyhow::Result<reqwest::Client> {
     }
 }
 
+/// The system's trusted roots, read once.
+static NATIVE_ROOTS: std::sync::LazyLock<Vec<rustls_pki_types::CertificateDer<'static>>> =
+    std::sync::LazyLock::new(|| {
+        let found = rustls_native_certs::load_native_certs();
+        if let Some(e) = found.errors.first() {
+            tracing::warn!(error = %e, "reading the system's trusted certificates");
+        }
+        found.certs
+    });
+
 pub fn plain_client() -> reqwest::Client {
     client_with_tls(&Default::default()).unwrap_or_default()
 }
@@ -334,6 +344,9 @@ pub(crate) fn client_with_tls(tls: &crate::config::TlsConfig) -> anyhow::Result<
                 .add(cert.context("bad CA certificate")?)
                 .context("adding CA")?;
         }
+    } else {
+        // Without a ca_file, the system's roots, as Prometheus and Alertmanager do.
+        roots.add_parsable_certificates(NATIVE_ROOTS.iter().cloned());
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -18,7 +18,7 @@ use crate::notify::template::{Builder, Templates};
 use crate::notify::webhook::Webhook;
 use crate::notify::{
     BuildCtx, Globals, Integration, Receiver, discord, email, freemobile, googlechat, matrix,
-    mattermost, msteamsv2, ovh, slack, sms, telegram, twilio, vonage,
+    mattermost, msteamsv2, ovh, slack, sms, telegram, throttle, twilio, vonage,
 };
 use crate::timeinterval::{RawNamed, TimeInterval};
 
@@ -86,6 +86,8 @@ pub struct RawWebhook {
 #[serde(deny_unknown_fields)]
 pub struct RawReceiver {
     pub name: Spanned<String>,
+    /// Vigie: at most `max` notifications per `per` and integration; then one summary.
+    pub limit: Option<throttle::RawLimit>,
     #[serde(default)]
     pub webhook_configs: Vec<RawWebhook>,
     #[serde(default)]
@@ -156,19 +158,19 @@ impl RawReceiver {
     /// Every configured integration, built in the order Alertmanager lists them.
     fn integrations(
         &self,
-        webhook_global: Option<&HttpConfig>,
         ctx: &mut BuildCtx<'_>,
         errors: &mut Vec<String>,
         at: &str,
     ) -> Vec<Integration> {
         let mut out = Vec::new();
         for (idx, w) in self.webhook_configs.iter().enumerate() {
-            match Webhook::build(w, webhook_global, ctx.base, ctx.file) {
+            match Webhook::build(w, ctx.globals.http_config.as_ref(), ctx.base, ctx.file) {
                 Ok(hook) => out.push(Integration {
                     name: "webhook",
                     idx,
                     send_resolved: w.send_resolved.unwrap_or(true),
                     notifier: Arc::new(hook),
+                    bucket: None,
                 }),
                 Err(e) => errors.push(format!("{at} webhook_configs[{idx}]: {e}")),
             }
@@ -186,6 +188,7 @@ impl RawReceiver {
                             idx,
                             send_resolved: raw.send_resolved.unwrap_or($resolved),
                             notifier: Arc::new(n),
+                            bucket: None,
                         }),
                         Err(e) => errors.push(format!("{at} {}[{idx}]: {e}", $key)),
                     }
@@ -353,6 +356,7 @@ pub fn build(
         }
     };
     let mut receivers = BTreeMap::new();
+    let mut buckets = throttle::Buckets::default();
     for r in raw.receivers {
         let at = format!(
             "{file}: {}:{}: receiver {:?}:",
@@ -374,13 +378,27 @@ pub fn build(
             file,
             templates: &mut builder,
         };
-        let integrations = r.integrations(raw.globals.http_config.as_ref(), &mut ctx, errors, &at);
+        let mut integrations = r.integrations(&mut ctx, errors, &at);
+        for i in &mut integrations {
+            if let Some((key, rate)) = i.notifier.destination() {
+                i.bucket = Some(buckets.get(&key, rate));
+            }
+        }
+        let limit = r.limit.as_ref().and_then(|l| {
+            let per = dur(&Some(l.per.clone()), "limit.per", 0, file, errors);
+            if l.max == 0 || per <= 0 {
+                errors.push(format!("{at} limit: max and per must be positive"));
+                return None;
+            }
+            Some(Arc::new(throttle::Limit::new(l.max, per * 1_000_000)))
+        });
         if receivers
             .insert(
                 r.name.value.clone(),
                 Receiver {
                     name: r.name.value.clone(),
                     integrations,
+                    limit,
                 },
             )
             .is_some()

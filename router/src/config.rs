@@ -604,3 +604,27 @@ pub(crate) fn resolve_tls(mut t: TlsConfig, base: &Path) -> TlsConfig {
     abs(&mut t.key_file);
     t
 }
+
+/// Milliseconds spelled as Prometheus spells a duration (`1h30m`, `1d`, `0s`).
+pub fn format_duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    for (unit, size) in [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}

@@ -24,7 +24,16 @@ use crate::matcher::labels_string;
 use crate::nflog::{self, Entry, NotificationLog};
 use crate::notify::metrics::Metrics as NotifyMetrics;
 use crate::notify::template::Templates;
-use crate::notify::{Data, Integration, Notification, send_with_retry};
+use crate::notify::throttle::{Limit, Verdict};
+use crate::notify::{Data, Delivery, Integration, Notification, Reason, send_with_retry};
+
+/// Where one integration's notification goes.
+struct Target<'a> {
+    receiver: &'a str,
+    integration: &'a Integration,
+    templates: &'a Templates,
+    limit: Option<&'a Limit>,
+}
 use crate::provider::{Alert, Alerts};
 use crate::silence::{Silence, SilenceError, Silences};
 use route::{Route, RouteOpts};
@@ -376,16 +385,22 @@ impl Dispatcher {
         };
         let mut set = tokio::task::JoinSet::new();
         for integration in receiver.integrations.clone() {
-            let (d, g, alerts, name, templates) = (
+            let (d, g, alerts, name, templates, limit) = (
                 self.clone(),
                 g.clone(),
                 alerts.clone(),
                 receiver.name.clone(),
                 routing.templates.clone(),
+                receiver.limit.clone(),
             );
             set.spawn(async move {
-                d.notify_integration(&g, &name, &integration, &templates, alerts, deadline)
-                    .await
+                let to = Target {
+                    receiver: &name,
+                    integration: &integration,
+                    templates: &templates,
+                    limit: limit.as_deref(),
+                };
+                d.notify_integration(&g, to, alerts, deadline).await
             });
         }
         let mut ok = true;
@@ -398,12 +413,11 @@ impl Dispatcher {
     async fn notify_integration(
         &self,
         g: &Group,
-        receiver: &str,
-        integration: &Integration,
-        templates: &Templates,
+        to: Target<'_>,
         alerts: Vec<Arc<Alert>>,
         deadline: Instant,
     ) -> bool {
+        let (receiver, integration, templates) = (to.receiver, to.integration, to.templates);
         let key = nflog::key(&g.key, receiver, integration.name, integration.idx);
         let mut firing: Vec<u64> = Vec::new();
         let mut resolved: Vec<u64> = Vec::new();
@@ -438,6 +452,29 @@ impl Dispatcher {
         };
         if !sent.is_empty() {
             let data = Data::new(receiver, &g.key, &g.labels, &sent, &self.external_url);
+            let verdict = to
+                .limit
+                .map(|l| l.check(integration.name, integration.idx, &data, self.clock.now()));
+            let data = match verdict {
+                None | Some(Verdict::Send) => data,
+                Some(Verdict::Summary(summary)) => *summary,
+                Some(Verdict::Hold) => {
+                    // Counted and logged as notified: the summary already told the receiver.
+                    let held = Delivery {
+                        attempts: 0,
+                        failure: Some((
+                            Reason::Limited,
+                            "held back by the receiver's limit".into(),
+                        )),
+                        sent: false,
+                    };
+                    self.notify_metrics
+                        .record(integration.name, receiver, &held, Duration::ZERO);
+                    tracing::info!(group = %g.key, receiver, integration = integration.name, "notification held back by the receiver's limit");
+                    self.log_notified(key, firing, resolved, repeat_ns).await;
+                    return true;
+                }
+            };
             // One id per notification, the same on each of its retries.
             let id = format!(
                 "{:016x}",
@@ -473,6 +510,17 @@ impl Dispatcher {
                 return false;
             }
         }
+        self.log_notified(key, firing, resolved, repeat_ns).await;
+        true
+    }
+
+    async fn log_notified(
+        &self,
+        key: String,
+        firing: Vec<u64>,
+        resolved: Vec<u64>,
+        repeat_ns: i64,
+    ) {
         let at = self.clock.now();
         let entry = Entry {
             firing,
@@ -484,7 +532,6 @@ impl Dispatcher {
         if let Err(e) = self.durable.commit(vec![Op::PutNflog(key, entry)]).await {
             tracing::error!(error = %e, "notification log not persisted");
         }
-        true
     }
 
     /// Periodic clean-up: empty groups stop, resolved alerts, expired silences and old

@@ -383,3 +383,59 @@ async fn resolved_alerts_are_kept_until_their_resolution_is_notified() {
     );
     assert!(lock(&d.state).groups.is_empty(), "empty group stopped");
 }
+
+/// A receiver's limit: the notification over it becomes one summary, the next ones are held
+/// back (and logged, so they are not retried), and sending resumes when the window has passed.
+#[tokio::test(start_paused = true)]
+async fn receiver_limit_sends_one_summary_then_holds() {
+    let (d, sent) = setup(
+        "
+route:
+  receiver: sms
+  group_by: [alertname]
+  group_wait: 10s
+  group_interval: 1m
+  repeat_interval: 1h
+receivers:
+  - name: sms
+    limit: {max: 2, per: 30m}
+    webhook_configs: [{url: 'http://127.0.0.1:1/'}]
+",
+    );
+    for name in ["A", "B", "C", "D"] {
+        d.put(vec![alert(&d, &[("alertname", name)], 0, 7200)])
+            .await
+            .expect("put");
+    }
+    wait(11).await;
+    let s = summary(&sent);
+    assert_eq!(s.len(), 3, "{s:?}");
+    let names: Vec<&str> = s.iter().map(|n| n.2[0].as_str()).collect();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("NotificationLimit"))
+            .count(),
+        1,
+        "{names:?}"
+    );
+    // Held-back groups are not retried at their next interval.
+    wait(120).await;
+    assert_eq!(summary(&sent).len(), 3);
+    // After the window, repeats go out again (one more summary if they overflow again).
+    wait(3600).await;
+    let after = summary(&sent);
+    assert!(after.len() >= 5, "{after:?}");
+    let held = d
+        .notify_metrics
+        .families()
+        .into_iter()
+        .find(|f| f.name == "vigie_notifications_failed_total")
+        .expect("family");
+    assert!(
+        held.samples
+            .iter()
+            .any(|s| s.label("reason") == Some("limited") && s.value >= 1.0),
+        "{held:?}"
+    );
+}

@@ -7,6 +7,7 @@ use serde_json::{Value as J, json};
 
 use super::http::{self, Http};
 use super::template::Field;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome};
 use crate::amconfig::HttpConfig;
 
@@ -127,5 +128,13 @@ impl Discord {
 impl Notifier for Discord {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// About 30 messages a minute per channel.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("discord", &[&self.url]),
+            Rate::new(0.5, 5.0),
+        ))
     }
 }

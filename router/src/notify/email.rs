@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::http;
 use super::template::Field;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome, Reason};
 use crate::config::TlsConfig;
 
@@ -364,5 +365,13 @@ fn make_transport(s: &Server) -> Result<AsyncSmtpTransport<Tokio1Executor>, Stri
 impl Notifier for Email {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// Relays throttle bursts; pooled connections go one after another.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            format!("smtp:{}:{}", self.server.host, self.server.port),
+            Rate::new(5.0, 10.0),
+        ))
     }
 }

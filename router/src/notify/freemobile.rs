@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::http::{self, Http};
 use super::sms::Text;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome, Reason};
 use crate::amconfig::HttpConfig;
 
@@ -83,5 +84,13 @@ impl FreeMobile {
 impl Notifier for FreeMobile {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// Free Mobile answers 402 to texts sent too fast.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("freemobile", &[&self.user]),
+            Rate::new(0.5, 2.0),
+        ))
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{Value as J, json};
 
 use super::http::{self, Http};
 use super::template::Field;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome};
 use crate::amconfig::HttpConfig;
 
@@ -94,5 +95,13 @@ pub fn thread_key(group_key: &str) -> String {
 impl Notifier for GoogleChat {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// 60 writes a minute per space.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("googlechat", &[&self.url]),
+            Rate::new(1.0, 5.0),
+        ))
     }
 }

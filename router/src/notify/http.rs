@@ -230,6 +230,13 @@ pub fn redact_url(u: &str) -> String {
     }
 }
 
+/// A destination key for throttling that names no secret: the kind and a hash of the parts.
+pub fn destination_key(kind: &str, parts: &[&str]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, parts.join("\u{0}").as_bytes());
+    let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{kind}:{hex}")
+}
+
 /// At most `max` characters, the last ones replaced by [`TRUNCATED`] when cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

@@ -8,6 +8,7 @@ use serde_json::{Value as J, json};
 
 use super::http::{self, Http};
 use super::template::Field;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome};
 use crate::amconfig::HttpConfig;
 
@@ -119,5 +120,13 @@ impl Matrix {
 impl Notifier for Matrix {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// Homeservers rate-limit per user; one room, one queue.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("matrix", &[&self.base]),
+            Rate::new(1.0, 5.0),
+        ))
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{Value as J, json};
 
 use super::http::{self, Http};
 use super::template::Field;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome};
 use crate::amconfig::HttpConfig;
 
@@ -131,5 +132,13 @@ impl Mattermost {
 impl Notifier for Mattermost {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// Mattermost's limit is the admin's; stay gentle.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("mattermost", &[&self.url]),
+            Rate::new(2.0, 5.0),
+        ))
     }
 }

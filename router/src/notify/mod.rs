@@ -17,6 +17,7 @@ pub mod slack;
 pub mod sms;
 pub mod telegram;
 pub mod template;
+pub mod throttle;
 pub mod twilio;
 pub mod vonage;
 pub mod webhook;
@@ -37,6 +38,8 @@ use template::Templates;
 pub struct Receiver {
     pub name: String,
     pub integrations: Vec<Integration>,
+    /// `limit: {max, per}`: notifications per window and integration.
+    pub limit: Option<Arc<throttle::Limit>>,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -45,6 +48,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// retries, limits and bookkeeping are the caller's.
 pub trait Notifier: Send + Sync + std::fmt::Debug {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome>;
+
+    /// Where messages go (a key that holds no secret in clear) and how fast that place
+    /// accepts them; `None` for no throttling.
+    fn destination(&self) -> Option<(String, throttle::Rate)> {
+        None
+    }
 }
 
 /// What an integration is asked to send.
@@ -63,6 +72,8 @@ pub struct Integration {
     pub idx: usize,
     pub send_resolved: bool,
     pub notifier: Arc<dyn Notifier>,
+    /// The destination's token bucket, shared with integrations sending to the same place.
+    pub bucket: Option<Arc<throttle::Bucket>>,
 }
 
 impl Integration {
@@ -149,6 +160,8 @@ pub enum Reason {
     Render,
     /// Rate limited for longer than the cap on a single wait.
     WaitTooLong,
+    /// Held back by the receiver's `limit`.
+    Limited,
 }
 
 impl Reason {
@@ -162,6 +175,7 @@ impl Reason {
             Reason::Partial => "partial",
             Reason::Render => "render",
             Reason::WaitTooLong => "wait_too_long",
+            Reason::Limited => "limited",
         }
     }
 }
@@ -296,7 +310,13 @@ pub async fn send_with_retry(
     let at = |i: &Integration| format!("{}/{}", i.name, i.idx);
     loop {
         attempt += 1;
-        let outcome = tokio::time::timeout_at(deadline, integration.notify(n)).await;
+        let outcome = tokio::time::timeout_at(deadline, async {
+            if let Some(b) = &integration.bucket {
+                b.take().await;
+            }
+            integration.notify(n).await
+        })
+        .await;
         let (reason, msg, after) = match outcome {
             Err(_) => {
                 return Delivery {

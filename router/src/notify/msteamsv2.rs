@@ -7,6 +7,7 @@ use serde_json::{Value as J, json};
 
 use super::http::{self, Http};
 use super::template::Field;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome};
 use crate::amconfig::HttpConfig;
 
@@ -111,5 +112,13 @@ impl Teams {
 impl Notifier for Teams {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// Teams webhooks took at most four requests a second.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("msteams", &[&self.url]),
+            Rate::new(4.0, 4.0),
+        ))
     }
 }

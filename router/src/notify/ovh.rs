@@ -11,6 +11,7 @@ use serde_json::{Value as J, json};
 
 use super::http::{self, Http};
 use super::sms::{self, Text};
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome, Reason};
 use crate::amconfig::HttpConfig;
 
@@ -249,6 +250,14 @@ pub fn signature(secret: &str, ck: &str, method: &str, url: &str, body: &str, ts
 impl Notifier for Ovh {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// One recipient list, one queue: phones are paged in order.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("sms", &[&self.to.join(",")]),
+            Rate::new(1.0, 3.0),
+        ))
     }
 }
 

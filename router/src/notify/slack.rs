@@ -8,6 +8,7 @@ use serde_json::{Value as J, json};
 
 use super::http::{self, Http};
 use super::template::Field;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome, Reason};
 use crate::amconfig::HttpConfig;
 
@@ -272,5 +273,13 @@ fn check_ok(r: &http::Response) -> Outcome {
 impl Notifier for Slack {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// Slack allows about one message a second per channel.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("slack", &[&self.url]),
+            Rate::new(1.0, 3.0),
+        ))
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::http::{self, Http};
 use super::template::Field;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome, Reason};
 use crate::amconfig::HttpConfig;
 
@@ -478,6 +479,14 @@ impl Gateway {
 impl Notifier for Gateway {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// One recipient list, one queue: phones are paged in order.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("sms", &[&self.to.join(",")]),
+            Rate::new(1.0, 3.0),
+        ))
     }
 }
 

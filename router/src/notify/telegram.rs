@@ -8,6 +8,7 @@ use serde_json::{Value as J, json};
 
 use super::http::{self, Http};
 use super::template::Field;
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome, Reason};
 use crate::amconfig::HttpConfig;
 
@@ -195,5 +196,13 @@ fn strip_markup(text: &str, mode: &str) -> String {
 impl Notifier for Telegram {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// About one message a second per chat, 20 a minute per group.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("telegram", &[&self.url, &self.chat_id.to_string()]),
+            Rate::new(1.0, 3.0),
+        ))
     }
 }

@@ -678,3 +678,9 @@ pub fn go_format(z: &jiff::Zoned, layout: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A sample notification for other modules' tests.
+#[cfg(test)]
+pub(crate) fn tests_data() -> Data {
+    tests::sample()
+}

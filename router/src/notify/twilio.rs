@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::http::{self, Http};
 use super::sms::{self, Delivered, Fitted, Text};
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome};
 use crate::amconfig::HttpConfig;
 
@@ -147,5 +148,13 @@ fn twilio_error(r: &http::Response) -> String {
 impl Notifier for Twilio {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// One recipient list, one queue: phones are paged in order.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("sms", &[&self.to.join(",")]),
+            Rate::new(1.0, 3.0),
+        ))
     }
 }

@@ -9,6 +9,7 @@ use serde_json::Value as J;
 
 use super::http::{self, Http};
 use super::sms::{self, Delivered, Fitted, Text};
+use super::throttle::Rate;
 use super::{BoxFuture, BuildCtx, Notification, Notifier, Outcome, Reason};
 use crate::amconfig::HttpConfig;
 
@@ -139,5 +140,13 @@ impl Vonage {
 impl Notifier for Vonage {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
+    }
+
+    /// One recipient list, one queue: phones are paged in order.
+    fn destination(&self) -> Option<(String, Rate)> {
+        Some((
+            http::destination_key("sms", &[&self.to.join(",")]),
+            Rate::new(1.0, 3.0),
+        ))
     }
 }

@@ -88,6 +88,8 @@ pub struct RawReceiver {
     pub name: Spanned<String>,
     /// Vigie: at most `max` notifications per `per` and integration; then one summary.
     pub limit: Option<throttle::RawLimit>,
+    /// Vigie: page through this escalation policy (`oncall.escalation_policies`).
+    pub escalation: Option<String>,
     #[serde(default)]
     pub webhook_configs: Vec<RawWebhook>,
     #[serde(default)]
@@ -300,6 +302,7 @@ pub struct RawAlertmanager<'a> {
     pub time_intervals: &'a [RawNamed],
     pub mute_time_intervals: &'a [RawNamed],
     pub templates: &'a [String],
+    pub oncall: Option<&'a crate::oncall::RawOnCall>,
 }
 
 /// What the dispatcher runs: the validated tree, receivers, inhibit rules and intervals.
@@ -312,6 +315,7 @@ pub struct Routing {
     pub resolve_timeout_ms: i64,
     /// The defaults, the `templates:` files and every integration's field templates.
     pub templates: Arc<Templates>,
+    pub oncall: Option<Arc<crate::oncall::OnCall>>,
 }
 
 /// Validates Alertmanager's keys; `None` with errors pushed when they are wrong, `None` without
@@ -399,12 +403,27 @@ pub fn build(
                     name: r.name.value.clone(),
                     integrations,
                     limit,
+                    escalation: r.escalation.clone(),
                 },
             )
             .is_some()
         {
             errors.push(format!(
                 "{at} notification config name {:?} is not unique",
+                r.name.value
+            ));
+        }
+    }
+    let names: Vec<String> = raw.receivers.iter().map(|r| r.name.value.clone()).collect();
+    let oncall = raw
+        .oncall
+        .and_then(|o| crate::oncall::build(o, &names, base, file, errors));
+    for r in raw.receivers {
+        if let Some(p) = &r.escalation
+            && oncall.as_ref().is_none_or(|o| !o.policies.contains_key(p))
+        {
+            errors.push(format!(
+                "{file}: receiver {:?}: escalation policy {p:?} is not defined in oncall.escalation_policies",
                 r.name.value
             ));
         }
@@ -518,6 +537,7 @@ pub fn build(
         time_intervals,
         resolve_timeout_ms,
         templates: Arc::new(builder.finish()),
+        oncall,
     })
 }
 

@@ -192,6 +192,8 @@ pub struct RawConfig {
     pub time_intervals: Vec<RawNamed>,
     #[serde(default)]
     pub mute_time_intervals: Vec<RawNamed>,
+    /// Vigie: schedules, escalation policies, notices.
+    pub oncall: Option<crate::oncall::RawOnCall>,
 }
 
 /// A scrape target with everything needed to scrape it.
@@ -492,6 +494,7 @@ impl Config {
                 time_intervals: &raw.time_intervals,
                 mute_time_intervals: &raw.mute_time_intervals,
                 templates: &raw.templates,
+                oncall: raw.oncall.as_ref(),
             },
             &file,
             &base,

@@ -16,6 +16,7 @@ pub mod labelset;
 pub mod matcher;
 pub mod nflog;
 pub mod notify;
+pub mod oncall;
 pub mod provider;
 pub mod rules;
 pub mod server;

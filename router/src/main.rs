@@ -90,6 +90,27 @@ fn command() -> Command {
                 ),
         )
         .subcommand(
+            Command::new("oncall")
+                .about("On-call schedules")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("who")
+                        .about("Who is on call now (or --at TIME), and the next hand-off")
+                        .arg(Arg::new("schedule").value_name("SCHEDULE"))
+                        .arg(
+                            Arg::new("at")
+                                .long("at")
+                                .value_name("TIME")
+                                .help("RFC 3339 instant, e.g. 2026-12-24T23:00:00+01:00"),
+                        )
+                        .arg(
+                            Arg::new("config.file")
+                                .long("config.file")
+                                .default_value("vigie-router.yml"),
+                        ),
+                ),
+        )
+        .subcommand(
             Command::new("test")
                 .about("Run rule unit tests or PromQL test scripts")
                 .subcommand_required(true)
@@ -160,6 +181,10 @@ fn main() -> ExitCode {
                 eprint!("{}", report.stderr);
                 ExitCode::from(report.code)
             }
+            _ => ExitCode::from(2),
+        },
+        Some(("oncall", o)) => match o.subcommand() {
+            Some(("who", w)) => oncall_who(w),
             _ => ExitCode::from(2),
         },
         Some(("test", t)) => match t.subcommand() {
@@ -323,6 +348,61 @@ fn test_promql(paths: &[&Path]) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `oncall who`: one line per schedule; exit 1 when the configuration or the time is wrong.
+fn oncall_who(m: &ArgMatches) -> ExitCode {
+    let file = m
+        .get_one::<String>("config.file")
+        .cloned()
+        .unwrap_or_default();
+    let cfg = match vigie_router::config::Config::load(Path::new(&file)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(oc) = cfg.routing.as_ref().and_then(|r| r.oncall.clone()) else {
+        eprintln!("{file}: no oncall section");
+        return ExitCode::from(1);
+    };
+    let at = match m.get_one::<String>("at") {
+        None => jiff::Timestamp::now(),
+        Some(t) => match t.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("--at {t:?}: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let schedule = m.get_one::<String>("schedule").map(String::as_str);
+    match server::oncall::who(&oc, schedule, at) {
+        Ok(rows) => {
+            for r in rows {
+                let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+                let now = r.get("oncall").and_then(|v| v.as_str()).unwrap_or("nobody");
+                let next = r
+                    .get("next")
+                    .filter(|n| !n.is_null())
+                    .map(|n| {
+                        format!(
+                            "; then {} from {}",
+                            n.get("oncall").and_then(|v| v.as_str()).unwrap_or("nobody"),
+                            n.get("at").and_then(|v| v.as_str()).unwrap_or("")
+                        )
+                    })
+                    .unwrap_or_default();
+                println!("{}: {now} ({}){next}", s("schedule"), s("source"));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
     }
 }
 

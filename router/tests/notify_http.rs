@@ -68,6 +68,8 @@ async fn once(i: &Integration, t: &Templates, id: &str) -> Outcome {
         data: &d,
         templates: t,
         id,
+        contact: None,
+        ack_url: None,
     };
     i.notify(&n).await
 }
@@ -775,6 +777,8 @@ async fn retry_waits_what_the_receiver_asked() {
         data: &data,
         templates: &t,
         id: "n1",
+        contact: None,
+        ack_url: None,
     };
     let started = std::time::Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -828,4 +832,70 @@ fn bad_configurations_name_the_key() {
         assert!(e.contains(want), "{e}");
         assert!(e.contains("vigie.yml"), "{e}");
     }
+}
+
+/// An on-call page texts the person on call (not the configured numbers), ends with the
+/// acknowledgement link, and a chat page mentions them.
+#[tokio::test]
+async fn on_call_pages_reach_the_person() {
+    let created = r#"{"sid":"SM1","status":"queued"}"#;
+    let d = Double::start(Reply::new(201, created)).await;
+    let (i, t) = integration(&format!(
+        "  twilio_configs:\n  - api_url: {}\n    account_sid: AC123\n    auth_token: SECRET\n    from: '+15005550006'\n    to: ['+33600000009']\n",
+        d.url
+    ));
+    let alice = vigie_router::oncall::Contact {
+        name: "alice".into(),
+        phone: Some("+33600000001".into()),
+        email: None,
+        chat: Some("@alice".into()),
+    };
+    let data = data();
+    let ack = "http://router:9093/oncall/ack?t=abc.def";
+    let n = Notification {
+        data: &data,
+        templates: &t,
+        id: "p1",
+        contact: Some(&alice),
+        ack_url: Some(ack),
+    };
+    assert_eq!(i.notify(&n).await, Outcome::Sent);
+    let reqs = d.take();
+    assert_eq!(reqs.len(), 1);
+    let f: BTreeMap<_, _> = reqs[0].form().into_iter().collect();
+    assert_eq!(f["To"], "+33600000001");
+    assert!(f["Body"].ends_with(ack), "{}", f["Body"]);
+    // Nobody with a phone: a clear failure.
+    let nophone = vigie_router::oncall::Contact {
+        name: "bob".into(),
+        ..Default::default()
+    };
+    let n = Notification {
+        contact: Some(&nophone),
+        ..n
+    };
+    match i.notify(&n).await {
+        Outcome::Failed(Reason::ClientError, m) => assert!(m.contains("bob has no phone"), "{m}"),
+        o => panic!("{o:?}"),
+    }
+
+    let chat = Double::start(Reply::new(200, "ok")).await;
+    let (i, t) = integration(&format!(
+        "  mattermost_configs:\n  - webhook_url: {}/hooks/x\n",
+        chat.url
+    ));
+    let n = Notification {
+        data: &data,
+        templates: &t,
+        id: "p2",
+        contact: Some(&alice),
+        ack_url: Some(ack),
+    };
+    assert_eq!(i.notify(&n).await, Outcome::Sent);
+    let text = chat.take()[0].json()["text"].as_str().unwrap().to_string();
+    assert!(text.contains("@alice "), "{text}");
+    assert!(
+        text.contains(&format!("Acknowledge: {}", ack.replace('_', "\\_"))),
+        "{text}"
+    );
 }

@@ -204,6 +204,8 @@ async fn send(
         data: d,
         templates: t,
         id,
+        contact: None,
+        ack_url: None,
     })
     .await
 }

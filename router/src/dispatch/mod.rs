@@ -4,6 +4,7 @@
 //! the notification log → send with retry → log. One lightweight task per group, all state
 //! behind one lock that is never held across an await.
 
+mod oncall;
 pub mod route;
 #[cfg(test)]
 mod tests;
@@ -144,6 +145,9 @@ pub struct Dispatcher {
     external_url: String,
     pub stats: Stats,
     pub notify_metrics: NotifyMetrics,
+    /// On-call escalations of groups sent to escalating receivers.
+    pub escalations: Arc<crate::oncall::escalation::Engine>,
+    notice_tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 /// An alert with what the API reports about it.
@@ -175,6 +179,8 @@ impl Dispatcher {
             external_url,
             stats: Stats::default(),
             notify_metrics: NotifyMetrics::default(),
+            escalations: Arc::default(),
+            notice_tasks: Mutex::default(),
         })
     }
 
@@ -226,6 +232,8 @@ impl Dispatcher {
                 self.route_alert(&mut st, &r.route, a, now);
             }
         }
+        drop(st);
+        self.restart_notices();
     }
 
     fn route_alert(self: &Arc<Self>, st: &mut State, root: &Route, a: Arc<Alert>, now: i64) {
@@ -377,12 +385,26 @@ impl Dispatcher {
                 .cloned()
                 .collect()
         };
-        if alerts.is_empty() {
-            return true;
-        }
         let Some(receiver) = routing.receivers.get(&g.opts.receiver) else {
             return true;
         };
+        if receiver.escalation.is_some() {
+            let firing: Vec<Arc<Alert>> =
+                alerts.iter().filter(|a| a.ends_at == 0).cloned().collect();
+            let data = (!firing.is_empty()).then(|| {
+                Data::new(
+                    &receiver.name,
+                    &g.key,
+                    &g.labels,
+                    &firing,
+                    &self.external_url,
+                )
+            });
+            self.escalate(g, &receiver.name, data);
+        }
+        if alerts.is_empty() {
+            return true;
+        }
         let mut set = tokio::task::JoinSet::new();
         for integration in receiver.integrations.clone() {
             let (d, g, alerts, name, templates, limit) = (
@@ -493,6 +515,8 @@ impl Dispatcher {
                 data: &data,
                 templates,
                 id: &id,
+                contact: None,
+                ack_url: None,
             };
             let started = std::time::Instant::now();
             let delivery = send_with_retry(integration, &n, deadline).await;
@@ -565,6 +589,7 @@ impl Dispatcher {
             );
             ops.extend(st.nflog.gc(now).into_iter().map(Op::DelNflog));
         }
+        self.escalations.gc(now);
         crate::labelset::purge_interned();
         // Give back what a burst of alerts (request bodies, resolved alerts) left free.
         // SAFETY: malloc_trim only returns free memory to the kernel; it is thread-safe.

@@ -253,8 +253,28 @@ impl Email {
             .in_reply_to(root.clone())
             .references(root)
             .user_agent(http::USER_AGENT.to_string());
-        for t in &self.to {
-            b = b.to(t.clone());
+        match n.contact {
+            // An on-call page goes to the person on call.
+            Some(c) => {
+                let addr = c.email.as_deref().ok_or_else(|| {
+                    Outcome::Failed(
+                        Reason::ClientError,
+                        format!("{} has no email address in oncall.people", c.name),
+                    )
+                })?;
+                let mb: Mailbox = addr.parse().map_err(|e| {
+                    Outcome::Failed(
+                        Reason::ClientError,
+                        format!("{}'s address {addr:?}: {e}", c.name),
+                    )
+                })?;
+                b = b.to(mb);
+            }
+            None => {
+                for t in &self.to {
+                    b = b.to(t.clone());
+                }
+            }
         }
         for (name, f) in &self.headers {
             let v = n.render(f, &plain)?.replace(['\r', '\n'], " ");

@@ -40,6 +40,8 @@ pub struct Receiver {
     pub integrations: Vec<Integration>,
     /// `limit: {max, per}`: notifications per window and integration.
     pub limit: Option<Arc<throttle::Limit>>,
+    /// The escalation policy firing groups page through.
+    pub escalation: Option<String>,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -62,6 +64,11 @@ pub struct Notification<'a> {
     pub templates: &'a Templates,
     /// The same on every attempt of one notification: Matrix' `txnId`, idempotency keys.
     pub id: &'a str,
+    /// An on-call page: the person to reach (their phone, address, chat mention) instead of
+    /// the integration's own recipients.
+    pub contact: Option<&'a crate::oncall::Contact>,
+    /// The signed link that acknowledges the escalation.
+    pub ack_url: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,9 +139,33 @@ impl Notification<'_> {
         self.render(f, &self.value(esc))
     }
 
-    /// The template data, built once when several fields are rendered.
+    /// The template data, built once when several fields are rendered: Alertmanager's model
+    /// plus `.Contact` (Name, Phone, Email, Chat) and `.AckURL` on an on-call page.
     pub fn value(&self, esc: &dyn Fn(&str) -> String) -> gotmpl::Value {
-        template::value(self.data, esc)
+        let mut v = template::value(self.data, esc);
+        if let gotmpl::Value::Map(m) = &mut v {
+            let m = Arc::make_mut(m);
+            if let Some(c) = self.contact {
+                let s = |x: &Option<String>| {
+                    gotmpl::Value::String(esc(x.as_deref().unwrap_or("")).into())
+                };
+                let mut cm: BTreeMap<Arc<str>, gotmpl::Value> = BTreeMap::new();
+                cm.insert("Name".into(), gotmpl::Value::String(esc(&c.name).into()));
+                cm.insert("Phone".into(), s(&c.phone));
+                cm.insert("Email".into(), s(&c.email));
+                // The mention is the operator's own markup: not escaped.
+                cm.insert(
+                    "Chat".into(),
+                    gotmpl::Value::String(c.chat.as_deref().unwrap_or("").into()),
+                );
+                m.insert("Contact".into(), gotmpl::Value::Map(Arc::new(cm)));
+            }
+            m.insert(
+                "AckURL".into(),
+                gotmpl::Value::String(esc(self.ack_url.unwrap_or("")).into()),
+            );
+        }
+        v
     }
 
     pub fn render(&self, f: &template::Field, v: &gotmpl::Value) -> Result<String, Outcome> {

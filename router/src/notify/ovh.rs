@@ -136,10 +136,10 @@ impl Ovh {
         Ok(d)
     }
 
-    pub fn body(&self, text: &str, ucs2: bool) -> String {
+    pub fn body(&self, text: &str, ucs2: bool, to: &[String]) -> String {
         let mut b = json!({
             "message": text,
-            "receivers": self.to,
+            "receivers": to,
             "noStopClause": true,
             "priority": self.priority,
             "coding": if ucs2 { "8bit" } else { "7bit" },
@@ -165,7 +165,11 @@ impl Ovh {
             Err(o) => return o,
         };
         let url = format!("{}/sms/{}/jobs", self.base, self.service);
-        let body = self.body(&sms.text, sms.ucs2);
+        let to = match sms::recipients(n, &self.to) {
+            Ok(t) => t,
+            Err(o) => return o,
+        };
+        let body = self.body(&sms.text, sms.ucs2, &to);
         let ts = jiff::Timestamp::now().as_second() + delta;
         let sig = signature(&self.secret, &self.ck, "POST", &url, &body, ts);
         let req = self

@@ -259,14 +259,32 @@ impl Text {
         })
     }
 
+    /// The fitted text; the link is the acknowledgement link on an on-call page.
     pub fn render(&self, n: &Notification<'_>) -> Result<Fitted, Outcome> {
         let text = n.text(&self.message, &http::no_escape)?;
-        let url = n.data.group_url();
+        let url = match n.ack_url {
+            Some(a) => a.to_string(),
+            None => n.data.group_url(),
+        };
         Ok(fit(
             &text,
             self.link.then_some(url.as_str()),
             self.max_segments,
         ))
+    }
+}
+
+/// The numbers to text: the on-call person's on a page, else the configured ones.
+pub fn recipients(n: &Notification<'_>, own: &[String]) -> Result<Vec<String>, Outcome> {
+    match n.contact {
+        None => Ok(own.to_vec()),
+        Some(c) => match &c.phone {
+            Some(p) => Ok(vec![p.clone()]),
+            None => Err(Outcome::Failed(
+                Reason::ClientError,
+                format!("{} has no phone number in oncall.people", c.name),
+            )),
+        },
     }
 }
 
@@ -461,8 +479,12 @@ impl Gateway {
             Ok(s) => s,
             Err(o) => return o,
         };
+        let to = match recipients(n, &self.to) {
+            Ok(t) => t,
+            Err(o) => return o,
+        };
         let mut results = Vec::new();
-        for to in &self.to {
+        for to in &to {
             if self.delivered.contains(n.id, to) {
                 continue;
             }

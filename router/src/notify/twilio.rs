@@ -118,8 +118,12 @@ impl Twilio {
             Ok(s) => s,
             Err(o) => return o,
         };
+        let to = match sms::recipients(n, &self.to) {
+            Ok(t) => t,
+            Err(o) => return o,
+        };
         let mut results = Vec::new();
-        for to in &self.to {
+        for to in &to {
             if self.delivered.contains(n.id, to) {
                 continue;
             }

@@ -27,6 +27,11 @@ struct Body<'a> {
     group_key: &'a str,
     #[serde(rename = "truncatedAlerts")]
     truncated_alerts: usize,
+    /// On an on-call page only: who is paged and the link that acknowledges.
+    #[serde(rename = "vigieContact", skip_serializing_if = "Option::is_none")]
+    contact: Option<serde_json::Value>,
+    #[serde(rename = "vigieAckURL", skip_serializing_if = "Option::is_none")]
+    ack_url: Option<&'a str>,
 }
 
 impl Webhook {
@@ -59,6 +64,15 @@ impl Webhook {
 
     /// The request body, as Alertmanager 0.25 writes it (ending in a newline like Go's encoder).
     pub fn body(&self, data: &Data) -> Vec<u8> {
+        self.page_body(data, None, None)
+    }
+
+    fn page_body(
+        &self,
+        data: &Data,
+        contact: Option<&crate::oncall::Contact>,
+        ack_url: Option<&str>,
+    ) -> Vec<u8> {
         let mut data_ref = std::borrow::Cow::Borrowed(data);
         let mut truncated = 0;
         if self.max_alerts > 0 && data.alerts.len() > self.max_alerts {
@@ -70,13 +84,18 @@ impl Webhook {
             version: "4",
             group_key: &data.group_key,
             truncated_alerts: truncated,
+            contact: contact.map(|c| {
+                serde_json::json!({"name": c.name, "phone": c.phone, "email": c.email, "chat": c.chat})
+            }),
+            ack_url,
         })
         .unwrap_or_default();
         out.push(b'\n');
         out
     }
 
-    async fn send(&self, data: &Data) -> Outcome {
+    async fn send(&self, n: &Notification<'_>) -> Outcome {
+        let data = n.data;
         let url = match (&self.url, &self.url_file) {
             (Some(u), _) => u.clone(),
             (None, Some(f)) => match std::fs::read_to_string(f) {
@@ -94,7 +113,7 @@ impl Webhook {
             .http
             .request(reqwest::Method::POST, &url)
             .header("Content-Type", "application/json")
-            .body(self.body(data));
+            .body(self.page_body(data, n.contact, n.ack_url));
         match http::send(req).await {
             Ok(r) => http::classify(&r, None),
             Err(o) => o,
@@ -104,6 +123,6 @@ impl Webhook {
 
 impl Notifier for Webhook {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
-        Box::pin(self.send(n.data))
+        Box::pin(self.send(n))
     }
 }

@@ -39,6 +39,7 @@ pub fn router(shared: Arc<Shared>, tasks: Arc<Mutex<Tasks>>) -> Router {
         .route("/metrics", get(metrics))
         .merge(super::apiv2::routes())
         .merge(super::ui::routes())
+        .merge(super::oncall::routes())
         .with_state((shared, tasks))
 }
 

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod apiv2;
+pub mod oncall;
 pub mod remote;
 pub mod scrape;
 pub mod sender;

@@ -31,7 +31,7 @@ pub fn routes() -> Router<S> {
         .route("/ui/status", get(status))
 }
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -50,7 +50,7 @@ fn url(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn page(title: &str, body: &str) -> Response {
+pub(super) fn page(title: &str, body: &str) -> Response {
     let html = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{t} · Vigie</title>
 <style>
@@ -63,20 +63,20 @@ main{{padding:1em 1.5em;max-width:75em}}h1{{font-size:1.4em}}
 table{{border-collapse:collapse;width:100%;background:#fff}}td,th{{border-bottom:1px solid #e3e6eb;padding:.35em .5em;text-align:left;vertical-align:top}}
 input[type=text]{{width:32em;max-width:100%}}button{{cursor:pointer}}
 pre{{background:#fff;border:1px solid #d8dce3;padding:.6em;overflow:auto}}.muted{{color:#667}}
-</style></head><body><nav><a href="/ui/alerts">Alerts</a><a href="/ui/silences">Silences</a><a href="/ui/routes">Routes</a><a href="/ui/status">Status</a></nav>
+</style></head><body><nav><a href="/ui/alerts">Alerts</a><a href="/ui/silences">Silences</a><a href="/ui/routes">Routes</a><a href="/ui/oncall">On call</a><a href="/ui/status">Status</a></nav>
 <main><h1>{t}</h1>{body}</main></body></html>"#,
         t = esc(title)
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
-fn params(q: Option<String>) -> Vec<(String, String)> {
+pub(super) fn params(q: Option<String>) -> Vec<(String, String)> {
     form_urlencoded::parse(q.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-fn param<'a>(p: &'a [(String, String)], k: &str) -> &'a str {
+pub(super) fn param<'a>(p: &'a [(String, String)], k: &str) -> &'a str {
     p.iter()
         .find(|(n, _)| n == k)
         .map_or("", |(_, v)| v.as_str())

@@ -1,9 +1,10 @@
 //! The router's alert ingestion and notification latency, side by side with Alertmanager 0.25
 //! on the same load, in one run: CPU seconds per 1,000 alerts ingested (batches of 1, 10, 100
 //! distinct alerts), RSS with 10k and 100k active alerts, and POST → webhook latency with
-//! `group_wait: 0s`. Run by hand:
+//! `group_wait: 0s`; and notification throughput: N distinct one-alert groups (`group_by:
+//! ['...']`) delivered to a webhook sink, with RSS after. Run by hand:
 //!
-//! `cargo bench -p vigie-e2e --bench dispatch -- [--totals 10000,100000] [--batches 1,10,100] [--probes 200]`
+//! `cargo bench -p vigie-e2e --bench dispatch -- [--totals 10000,100000] [--batches 1,10,100] [--probes 200] [--notifications 10000] [--only-notifications]`
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -234,6 +235,88 @@ fn latency(t: &Target, probes: usize, dir: &Path) -> (f64, f64, f64) {
     (pct(0.0), pct(0.5), pct(0.99))
 }
 
+/// An HTTP sink that only counts requests (keep-alive, 200 each): the webhook side of the
+/// notification benchmark must cost next to nothing.
+fn counting_sink() -> (u16, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind sink");
+    let port = listener.local_addr().expect("addr").port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf: Vec<u8> = Vec::new();
+                let mut chunk = [0u8; 65536];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < end + 4 + len {
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..end + 4 + len);
+                    c.fetch_add(1, Ordering::Relaxed);
+                    if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+/// `n` distinct alerts, each its own group, to a webhook: notifications per second from the
+/// first POST to the last delivery, CPU seconds, and RSS once delivered.
+fn notifications(t: &Target, n: usize, dir: &Path) -> (f64, f64, f64) {
+    let (sink, count) = counting_sink();
+    let cfg = format!(
+        "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 0s\n  group_interval: 1h\n  repeat_interval: 4h\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: 'http://127.0.0.1:{sink}/hook'}}]\n"
+    );
+    let (p, port) = start(t, &cfg, dir);
+    let pid = p.child.id();
+    let bodies: Vec<Vec<u8>> = (0..n / 100)
+        .map(|i| batch_body(i * 100, 100, n, "n"))
+        .collect();
+    let cpu0 = cpu_s(pid);
+    let started = Instant::now();
+    let mut c = Conn::new(port);
+    for b in &bodies {
+        assert_eq!(c.post("/api/v2/alerts", b), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while count.load(Ordering::Relaxed) < n {
+        assert!(
+            Instant::now() < deadline,
+            "{}: only {} of {n} delivered",
+            t.name,
+            count.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_s(pid) - cpu0;
+    let rss = rss_mb(pid);
+    (n as f64 / wall, cpu, rss)
+}
+
 fn list(args: &[String], flag: &str, default: &str) -> Vec<usize> {
     args.iter()
         .position(|a| a == flag)
@@ -269,6 +352,24 @@ fn main() {
         },
     ];
     let dir = tempfile::tempdir().expect("tempdir");
+    let n = list(&args, "--notifications", "10000")[0];
+    println!("{n} distinct one-alert notifications to a webhook sink:");
+    println!("| system | notifications/s | CPU-s | RSS MB after |");
+    println!("|---|---|---|---|");
+    let mut row = Vec::new();
+    for t in &targets {
+        let (rate, cpu, rss) = notifications(t, n, dir.path());
+        println!("| {} | {rate:.0} | {cpu:.2} | {rss:.1} |", t.name);
+        row.push((rate, rss));
+    }
+    println!(
+        "throughput ratio (vigie/AM) {:.2}, RSS ratio {:.2}\n",
+        row[0].0 / row[1].0,
+        row[0].1 / row[1].1
+    );
+    if args.iter().any(|a| a == "--only-notifications") {
+        return;
+    }
     println!("| alerts | batch | system | alerts/s | CPU-s per 1k | RSS MB |");
     println!("|---|---|---|---|---|---|");
     let mut ratios = Vec::new();

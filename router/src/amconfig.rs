@@ -90,6 +90,9 @@ pub struct RawReceiver {
     pub limit: Option<throttle::RawLimit>,
     /// Vigie: page through this escalation policy (`oncall.escalation_policies`).
     pub escalation: Option<String>,
+    /// Vigie: every notification goes to whoever is on call in this schedule (their phone,
+    /// address, chat mention) instead of the integrations' own recipients.
+    pub oncall: Option<String>,
     #[serde(default)]
     pub webhook_configs: Vec<RawWebhook>,
     #[serde(default)]
@@ -404,6 +407,7 @@ pub fn build(
                     integrations,
                     limit,
                     escalation: r.escalation.clone(),
+                    oncall: r.oncall.clone(),
                 },
             )
             .is_some()
@@ -419,6 +423,14 @@ pub fn build(
         .oncall
         .and_then(|o| crate::oncall::build(o, &names, base, file, errors));
     for r in raw.receivers {
+        if let Some(s) = &r.oncall
+            && oncall.as_ref().is_none_or(|o| !o.schedules.contains_key(s))
+        {
+            errors.push(format!(
+                "{file}: receiver {:?}: oncall schedule {s:?} is not defined in oncall.schedules",
+                r.name.value
+            ));
+        }
         if let Some(p) = &r.escalation
             && oncall.as_ref().is_none_or(|o| !o.policies.contains_key(p))
         {

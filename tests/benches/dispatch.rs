@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use vigie_e2e::*;
@@ -41,30 +41,6 @@ fn am_args(cfg: &Path, data: &Path, port: u16) -> Vec<String> {
         "--cluster.listen-address=".into(),
         "--log.level=warn".into(),
     ]
-}
-
-/// utime + stime in seconds.
-fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or_default();
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 /// A keep-alive HTTP/1.1 client connection (like wrk's).
@@ -160,7 +136,7 @@ fn ingest(t: &Target, total: usize, batch: usize, dir: &Path) -> (f64, f64, f64)
         .collect();
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu0 = cpu_s(pid);
+    let cpu0 = cpu_seconds(pid);
     let started = Instant::now();
     let workers: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
@@ -181,8 +157,8 @@ fn ingest(t: &Target, total: usize, batch: usize, dir: &Path) -> (f64, f64, f64)
     let wall = started.elapsed().as_secs_f64();
     // As measured for Alertmanager: CPU until, and RSS at, 5 s after the load.
     std::thread::sleep(Duration::from_secs(5));
-    let cpu = cpu_s(pid) - cpu0;
-    let rss = rss_mb(pid);
+    let cpu = cpu_seconds(pid) - cpu0;
+    let rss = status_kib(pid, "VmRSS:") / 1024.0;
     let listed = get(
         port,
         "/api/v2/alerts?filter=run%3D%22r%22&filter=instance%3D%22host-0.example.org%3A9100%22",
@@ -235,58 +211,11 @@ fn latency(t: &Target, probes: usize, dir: &Path) -> (f64, f64, f64) {
     (pct(0.0), pct(0.5), pct(0.99))
 }
 
-/// An HTTP sink that only counts requests (keep-alive, 200 each): the webhook side of the
-/// notification benchmark must cost next to nothing.
-fn counting_sink() -> (u16, Arc<AtomicUsize>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind sink");
-    let port = listener.local_addr().expect("addr").port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                let mut s = stream;
-                let mut buf: Vec<u8> = Vec::new();
-                let mut chunk = [0u8; 65536];
-                loop {
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        match s.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < end + 4 + len {
-                        match s.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..end + 4 + len);
-                    c.fetch_add(1, Ordering::Relaxed);
-                    if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, count)
-}
-
 /// `n` distinct alerts, each its own group, to a webhook: notifications per second from the
 /// first POST to the last delivery, CPU seconds, and RSS once delivered.
 fn notifications(t: &Target, n: usize, dir: &Path) -> (f64, f64, f64) {
-    let (sink, count) = counting_sink();
+    let count = Arc::new(AtomicUsize::new(0));
+    let sink = null_sink(Arc::new(AtomicU16::new(200)), count.clone());
     let cfg = format!(
         "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 0s\n  group_interval: 1h\n  repeat_interval: 4h\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: 'http://127.0.0.1:{sink}/hook'}}]\n"
     );
@@ -295,7 +224,7 @@ fn notifications(t: &Target, n: usize, dir: &Path) -> (f64, f64, f64) {
     let bodies: Vec<Vec<u8>> = (0..n / 100)
         .map(|i| batch_body(i * 100, 100, n, "n"))
         .collect();
-    let cpu0 = cpu_s(pid);
+    let cpu0 = cpu_seconds(pid);
     let started = Instant::now();
     let mut c = Conn::new(port);
     for b in &bodies {
@@ -312,8 +241,8 @@ fn notifications(t: &Target, n: usize, dir: &Path) -> (f64, f64, f64) {
         std::thread::sleep(Duration::from_millis(2));
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = cpu_s(pid) - cpu0;
-    let rss = rss_mb(pid);
+    let cpu = cpu_seconds(pid) - cpu0;
+    let rss = status_kib(pid, "VmRSS:") / 1024.0;
     (n as f64 / wall, cpu, rss)
 }
 

@@ -7,15 +7,14 @@
 //!
 //! `cargo bench -p vigie-e2e --bench logs -- [--lines 2000000] [--runs 3] [--pin] [--backlog-gib 1]`
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use vigie_e2e::loki::LokiDouble;
-use vigie_e2e::{Proc, bin, free_port, get, wait_http};
+use vigie_e2e::{Proc, bin, cpu_seconds, free_port, get, null_sink, status_kib, wait_http};
 
 const PROMTAIL_CPU_PER_M: f64 = 14.2;
 const PROMTAIL_RSS_MIB: f64 = 112.8;
@@ -52,50 +51,6 @@ fn generate(path: &Path, from: usize, to: usize) {
     f.write_all(buf.as_bytes()).expect("write");
 }
 
-/// Reads each request's body and answers 204 (or the status set), keep-alive.
-fn null_sink(status: Arc<AtomicU16>) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let status = status.clone();
-            std::thread::spawn(move || {
-                let mut s = s;
-                let mut buf = Vec::new();
-                let mut chunk = vec![0u8; 256 * 1024];
-                loop {
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        match s.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < end + 4 + len {
-                        match s.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..end + 4 + len);
-                    let code = status.load(Ordering::Relaxed);
-                    let resp = format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n");
-                    if s.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
 fn metric(port: u16, name: &str) -> f64 {
     get(port, "/metrics", &[])
         .map(|r| r.text())
@@ -104,23 +59,6 @@ fn metric(port: u16, name: &str) -> f64 {
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
-}
-
-fn status_kib(pid: u32, key: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 struct Run {
@@ -232,7 +170,7 @@ fn main() {
         "case", "lines/s", "CPU-s/M", "VmHWM MiB"
     );
     let status = Arc::new(AtomicU16::new(204));
-    let null = null_sink(status.clone());
+    let null = null_sink(status.clone(), Arc::default());
     let null_url = format!("http://127.0.0.1:{null}/loki/api/v1/push");
     for (name, glob, to_loki) in [
         ("1 stream -> null sink", "single/app.log", false),

@@ -155,6 +155,19 @@ oncall:
     .expect("post");
     assert_eq!(r.status, 409);
 
+    // The attempt log has each page.
+    let log: Value =
+        serde_json::from_slice(&get(port, "/api/v1/notifications", &[]).expect("get").body)
+            .expect("json");
+    let entries = log["data"].as_array().expect("list");
+    assert!(entries.len() >= 2, "{log}");
+    assert!(
+        entries.iter().all(|e| e["receiver"] == "page-hook"
+            && e["outcome"] == "sent"
+            && e["tries"][0] == "sent"),
+        "{log}"
+    );
+
     // Who is on call: API, UI and CLI.
     let w: Value = serde_json::from_slice(
         &get(port, "/api/v1/oncall/who?schedule=primary", &[])

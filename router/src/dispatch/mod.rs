@@ -34,6 +34,8 @@ struct Target<'a> {
     integration: &'a Integration,
     templates: &'a Templates,
     limit: Option<&'a Limit>,
+    /// The person on call when the receiver targets a schedule.
+    contact: Option<&'a crate::oncall::Contact>,
 }
 use crate::provider::{Alert, Alerts};
 use crate::silence::{Silence, SilenceError, Silences};
@@ -145,6 +147,7 @@ pub struct Dispatcher {
     external_url: String,
     pub stats: Stats,
     pub notify_metrics: NotifyMetrics,
+    pub attempts: crate::notify::attempts::AttemptLog,
     /// On-call escalations of groups sent to escalating receivers.
     pub escalations: Arc<crate::oncall::escalation::Engine>,
     notice_tasks: Mutex<Vec<tokio::task::AbortHandle>>,
@@ -179,6 +182,7 @@ impl Dispatcher {
             external_url,
             stats: Stats::default(),
             notify_metrics: NotifyMetrics::default(),
+            attempts: Default::default(),
             escalations: Arc::default(),
             notice_tasks: Mutex::default(),
         })
@@ -405,15 +409,24 @@ impl Dispatcher {
         if alerts.is_empty() {
             return true;
         }
+        let on_call = receiver.oncall.as_ref().and_then(|s| {
+            let oc = routing.oncall.as_ref()?;
+            let at = jiff::Timestamp::from_nanosecond(i128::from(now)).ok()?;
+            oc.resolve(&crate::oncall::Target::Schedule(s.clone()), at)
+        });
+        if receiver.oncall.is_some() && on_call.is_none() {
+            tracing::warn!(receiver = %receiver.name, "nobody is on call: the receiver's own recipients are used");
+        }
         let mut set = tokio::task::JoinSet::new();
         for integration in receiver.integrations.clone() {
-            let (d, g, alerts, name, templates, limit) = (
+            let (d, g, alerts, name, templates, limit, contact) = (
                 self.clone(),
                 g.clone(),
                 alerts.clone(),
                 receiver.name.clone(),
                 routing.templates.clone(),
                 receiver.limit.clone(),
+                on_call.clone(),
             );
             set.spawn(async move {
                 let to = Target {
@@ -421,6 +434,7 @@ impl Dispatcher {
                     integration: &integration,
                     templates: &templates,
                     limit: limit.as_deref(),
+                    contact: contact.as_ref(),
                 };
                 d.notify_integration(&g, to, alerts, deadline).await
             });
@@ -483,6 +497,7 @@ impl Dispatcher {
                 Some(Verdict::Hold) => {
                     // Counted and logged as notified: the summary already told the receiver.
                     let held = Delivery {
+                        tries: Vec::new(),
                         attempts: 0,
                         failure: Some((
                             Reason::Limited,
@@ -492,6 +507,14 @@ impl Dispatcher {
                     };
                     self.notify_metrics
                         .record(integration.name, receiver, &held, Duration::ZERO);
+                    self.attempts.record(
+                        self.clock.now(),
+                        receiver,
+                        integration.name,
+                        &g.key,
+                        &held,
+                        0.0,
+                    );
                     tracing::info!(group = %g.key, receiver, integration = integration.name, "notification held back by the receiver's limit");
                     self.log_notified(key, firing, resolved, repeat_ns).await;
                     return true;
@@ -515,13 +538,21 @@ impl Dispatcher {
                 data: &data,
                 templates,
                 id: &id,
-                contact: None,
+                contact: to.contact,
                 ack_url: None,
             };
             let started = std::time::Instant::now();
             let delivery = send_with_retry(integration, &n, deadline).await;
             self.notify_metrics
                 .record(integration.name, receiver, &delivery, started.elapsed());
+            self.attempts.record(
+                self.clock.now(),
+                receiver,
+                integration.name,
+                &data.group_key,
+                &delivery,
+                started.elapsed().as_secs_f64(),
+            );
             if let Some((_, e)) = &delivery.failure {
                 tracing::warn!(group = %g.key, receiver, error = %e, "notify failed");
             }

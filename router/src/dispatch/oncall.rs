@@ -81,6 +81,14 @@ impl Dispatcher {
             let d = send_with_retry(i, &n, deadline).await;
             self.notify_metrics
                 .record(i.name, receiver, &d, started.elapsed());
+            self.attempts.record(
+                self.clock.now(),
+                receiver,
+                i.name,
+                &data.group_key,
+                &d,
+                started.elapsed().as_secs_f64(),
+            );
             if let Some((_, e)) = &d.failure {
                 tracing::warn!(receiver, integration = i.name, error = %e, "page or notice failed");
             }

@@ -439,3 +439,77 @@ receivers:
         "{held:?}"
     );
 }
+
+/// Records who each notification was addressed to.
+#[derive(Debug)]
+struct ToWhom(Arc<Mutex<Vec<String>>>);
+
+impl Notifier for ToWhom {
+    fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(n.contact.map(|c| c.name.clone()).unwrap_or_default());
+        Box::pin(async { Outcome::Sent })
+    }
+}
+
+/// A receiver with `oncall: <schedule>` addresses each notification to whoever is on call
+/// when it is sent; the attempt log records each delivery.
+#[tokio::test(start_paused = true)]
+async fn receiver_targets_whoever_is_on_call() {
+    let cfg = Config::parse(
+        Path::new("am.yml"),
+        "
+route:
+  receiver: oncall-sms
+  group_by: [alertname]
+  group_wait: 10s
+  group_interval: 1m
+  repeat_interval: 1h
+receivers:
+  - name: oncall-sms
+    oncall: primary
+    webhook_configs: [{url: 'http://127.0.0.1:1/'}]
+oncall:
+  people: {alice: {phone: '+33600000001'}, bob: {phone: '+33600000002'}}
+  schedules:
+  - name: primary
+    time_zone: UTC
+    layers: [{members: [alice, bob], start: 2026-11-18T00:00, rotation: 1d}]
+",
+    )
+    .expect("valid config");
+    let mut routing = (*cfg.routing.expect("route")).clone();
+    let whom: Arc<Mutex<Vec<String>>> = Arc::default();
+    for r in routing.receivers.values_mut() {
+        for i in &mut r.integrations {
+            i.notifier = Arc::new(ToWhom(whom.clone()));
+        }
+    }
+    // T0 is Wednesday 18 Nov 2026 (alice's day); 23:50 is ten minutes before bob's.
+    let d = Dispatcher::new(
+        Durable::memory(),
+        Clock::following_tokio(T0 - T0 % 86_400_000_000_000 + 86_400_000_000_000 - 600_000_000_000),
+        "http://router:9093".into(),
+        Loaded::default(),
+    );
+    d.configure(Some(Arc::new(routing)));
+    d.put(vec![alert(&d, &[("alertname", "A")], 0, 7200)])
+        .await
+        .expect("put");
+    wait(11).await;
+    assert_eq!(*whom.lock().unwrap(), ["alice"]);
+    // Past midnight, a new group goes to bob.
+    wait(10 * 60).await;
+    d.put(vec![alert(&d, &[("alertname", "B")], 0, 7200)])
+        .await
+        .expect("put");
+    wait(11).await;
+    assert_eq!(*whom.lock().unwrap(), ["alice", "bob"]);
+    let log = d.attempts.list();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].outcome, "sent");
+    assert_eq!(log[0].tries, ["sent"]);
+    assert_eq!(log[0].receiver, "oncall-sms");
+}

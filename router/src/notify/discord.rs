@@ -107,19 +107,8 @@ impl Discord {
             Ok(b) => b,
             Err(o) => return o,
         };
-        let req = self
-            .http
-            .request(reqwest::Method::POST, &self.url)
-            .json(&body);
-        match http::send(req).await {
-            Ok(r) => {
-                let body_wait = r
-                    .json()
-                    .and_then(|j| j.get("retry_after").and_then(J::as_f64))
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .map(std::time::Duration::from_secs_f64);
-                http::classify(&r, body_wait)
-            }
+        match self.http.post_json(&self.url, &body).await {
+            Ok(r) => http::classify(&r, http::json_wait(&r, "/retry_after", 1.0)),
             Err(o) => o,
         }
     }

@@ -78,6 +78,22 @@ impl Http {
     pub fn has_authorization(&self) -> bool {
         self.authorization.is_some()
     }
+
+    /// POSTs a JSON body and reads the answer.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<Response, Outcome> {
+        send(self.request(reqwest::Method::POST, url).json(body)).await
+    }
+}
+
+/// A wait an API puts in its JSON answer (`/retry_after` in seconds, `/retry_after_ms` with
+/// `scale` 0.001), for [`classify`].
+pub fn json_wait(r: &Response, pointer: &str, scale: f64) -> Option<Duration> {
+    let v = r.json()?.pointer(pointer)?.as_f64()? * scale;
+    (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v))
 }
 
 /// A response read whole (bodies of these APIs are small).

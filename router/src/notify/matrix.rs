@@ -105,13 +105,7 @@ impl Matrix {
             .bearer_auth(&self.token)
             .json(&body);
         match http::send(req).await {
-            Ok(r) => {
-                let body_wait = r
-                    .json()
-                    .and_then(|j| j.get("retry_after_ms").and_then(J::as_u64))
-                    .map(std::time::Duration::from_millis);
-                http::classify(&r, body_wait)
-            }
+            Ok(r) => http::classify(&r, http::json_wait(&r, "/retry_after_ms", 0.001)),
             Err(o) => o,
         }
     }

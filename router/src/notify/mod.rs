@@ -3,6 +3,7 @@
 //! retry loop: an integration reports sent, partial, retry (after a delay it may name), or
 //! permanent failure, each with a [`Reason`] the metrics count.
 
+pub mod attempts;
 pub mod discord;
 pub mod email;
 pub mod freemobile;
@@ -42,6 +43,8 @@ pub struct Receiver {
     pub limit: Option<Arc<throttle::Limit>>,
     /// The escalation policy firing groups page through.
     pub escalation: Option<String>,
+    /// The schedule whose on-call person receives this receiver's notifications.
+    pub oncall: Option<String>,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -323,6 +326,8 @@ impl Data {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub attempts: u32,
+    /// Each try's result, for the attempt log.
+    pub tries: Vec<String>,
     /// `None` when sent; the reason of the last failure otherwise (partial: sent, but).
     pub failure: Option<(Reason, String)>,
     pub sent: bool,
@@ -337,6 +342,7 @@ pub async fn send_with_retry(
     deadline: tokio::time::Instant,
 ) -> Delivery {
     let mut attempt: u32 = 0;
+    let mut tries: Vec<String> = Vec::new();
     let mut backoff = 0.5_f64;
     let at = |i: &Integration| format!("{}/{}", i.name, i.idx);
     loop {
@@ -348,9 +354,24 @@ pub async fn send_with_retry(
             integration.notify(n).await
         })
         .await;
+        tries.push(match &outcome {
+            Err(_) => "deadline passed".to_string(),
+            Ok(Outcome::Sent) => "sent".to_string(),
+            Ok(Outcome::Partial(e)) => format!("partial: {e}"),
+            Ok(Outcome::Failed(r, e)) => format!("{}: {e}", r.as_str()),
+            Ok(Outcome::Retry(r, e, w)) => match w {
+                Some(w) => format!(
+                    "{}: {e} (asked to wait {:.1}s)",
+                    r.as_str(),
+                    w.as_secs_f64()
+                ),
+                None => format!("{}: {e}", r.as_str()),
+            },
+        });
         let (reason, msg, after) = match outcome {
             Err(_) => {
                 return Delivery {
+                    tries: std::mem::take(&mut tries),
                     attempts: attempt,
                     failure: Some((
                         Reason::Transport,
@@ -364,6 +385,7 @@ pub async fn send_with_retry(
             }
             Ok(Outcome::Sent) => {
                 return Delivery {
+                    tries: std::mem::take(&mut tries),
                     attempts: attempt,
                     failure: None,
                     sent: true,
@@ -371,6 +393,7 @@ pub async fn send_with_retry(
             }
             Ok(Outcome::Partial(e)) => {
                 return Delivery {
+                    tries: std::mem::take(&mut tries),
                     attempts: attempt,
                     failure: Some((Reason::Partial, format!("{}: {e}", at(integration)))),
                     sent: true,
@@ -378,6 +401,7 @@ pub async fn send_with_retry(
             }
             Ok(Outcome::Failed(r, e)) => {
                 return Delivery {
+                    tries: std::mem::take(&mut tries),
                     attempts: attempt,
                     failure: Some((
                         r,
@@ -398,6 +422,7 @@ pub async fn send_with_retry(
         backoff = (backoff * 1.5).min(60.0);
         if tokio::time::Instant::now() + wait >= deadline {
             return Delivery {
+                tries: std::mem::take(&mut tries),
                 attempts: attempt,
                 failure: Some((
                     reason,

@@ -98,11 +98,7 @@ impl Teams {
             Ok(b) => b,
             Err(o) => return o,
         };
-        let req = self
-            .http
-            .request(reqwest::Method::POST, &self.url)
-            .json(&body);
-        match http::send(req).await {
+        match self.http.post_json(&self.url, &body).await {
             Ok(r) => http::classify(&r, None),
             Err(o) => o,
         }

@@ -229,18 +229,11 @@ impl Slack {
             Ok(b) => b,
             Err(o) => return o,
         };
-        let req = self
-            .http
-            .request(reqwest::Method::POST, &self.url)
-            .json(&body);
-        let r = match http::send(req).await {
+        let r = match self.http.post_json(&self.url, &body).await {
             Ok(r) => r,
             Err(o) => return o,
         };
-        let body_wait = r
-            .json()
-            .and_then(|j| j.get("retry_after").and_then(J::as_f64))
-            .map(std::time::Duration::from_secs_f64);
+        let body_wait = http::json_wait(&r, "/retry_after", 1.0);
         match http::classify(&r, body_wait) {
             Outcome::Sent => check_ok(&r),
             other => other,

@@ -176,6 +176,36 @@ impl Delivered {
     }
 }
 
+/// Sends to each recipient (the on-call person's number on a page) not yet texted for this
+/// notification, and combines the outcomes.
+pub async fn per_recipient<F, Fut>(
+    delivered: &Delivered,
+    n: &Notification<'_>,
+    own: &[String],
+    send: F,
+) -> Outcome
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let to = match recipients(n, own) {
+        Ok(t) => t,
+        Err(o) => return o,
+    };
+    let mut results = Vec::new();
+    for to in to {
+        if delivered.contains(n.id, &to) {
+            continue;
+        }
+        let o = send(to.clone()).await;
+        if o == Outcome::Sent {
+            delivered.add(n.id, &to);
+        }
+        results.push((to, o));
+    }
+    combine(results)
+}
+
 /// One outcome for a message sent to each recipient separately: any retry retries (the sent
 /// ones are skipped then), a mix of sent and refused is partial.
 pub fn combine(results: Vec<(String, Outcome)>) -> Outcome {
@@ -479,22 +509,11 @@ impl Gateway {
             Ok(s) => s,
             Err(o) => return o,
         };
-        let to = match recipients(n, &self.to) {
-            Ok(t) => t,
-            Err(o) => return o,
-        };
-        let mut results = Vec::new();
-        for to in &to {
-            if self.delivered.contains(n.id, to) {
-                continue;
-            }
-            let o = self.send_one(n, to, &sms).await;
-            if o == Outcome::Sent {
-                self.delivered.add(n.id, to);
-            }
-            results.push((to.clone(), o));
-        }
-        combine(results)
+        per_recipient(&self.delivered, n, &self.to, |to| {
+            let sms = &sms;
+            async move { self.send_one(n, &to, sms).await }
+        })
+        .await
     }
 }
 

@@ -109,20 +109,13 @@ impl Telegram {
             Ok(b) => b,
             Err(o) => return o,
         };
-        let req = self
-            .http
-            .request(reqwest::Method::POST, &self.url)
-            .json(&body);
-        let r = match http::send(req).await {
+        let r = match self.http.post_json(&self.url, &body).await {
             Ok(r) => r,
             Err(o) => return o,
         };
         let j = r.json();
         let params = j.as_ref().and_then(|j| j.get("parameters"));
-        let body_wait = params
-            .and_then(|p| p.get("retry_after"))
-            .and_then(J::as_u64)
-            .map(std::time::Duration::from_secs);
+        let body_wait = http::json_wait(&r, "/parameters/retry_after", 1.0);
         if let Some(to) = params
             .and_then(|p| p.get("migrate_to_chat_id"))
             .and_then(J::as_i64)

@@ -118,22 +118,11 @@ impl Twilio {
             Ok(s) => s,
             Err(o) => return o,
         };
-        let to = match sms::recipients(n, &self.to) {
-            Ok(t) => t,
-            Err(o) => return o,
-        };
-        let mut results = Vec::new();
-        for to in &to {
-            if self.delivered.contains(n.id, to) {
-                continue;
-            }
-            let o = self.send_one(to, &sms).await;
-            if o == Outcome::Sent {
-                self.delivered.add(n.id, to);
-            }
-            results.push((to.clone(), o));
-        }
-        sms::combine(results)
+        sms::per_recipient(&self.delivered, n, &self.to, |to| {
+            let sms = &sms;
+            async move { self.send_one(&to, sms).await }
+        })
+        .await
     }
 }
 

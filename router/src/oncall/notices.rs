@@ -147,3 +147,80 @@ pub fn digest(
     let description = format!("{}\nOn call: {}", lines.join("\n"), who.join(", "));
     notice_data("OnCallDigest", &[], summary, description, at, external_url)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::oncall::schedule::tests::oncall;
+
+    type Said = Arc<Mutex<Vec<(i64, String, Data)>>>;
+
+    struct Capture(Said, Clock);
+
+    impl Announcer for Capture {
+        fn announce<'a>(&'a self, receiver: &'a str, data: Data) -> BoxFuture<'a, bool> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((self.1.now(), receiver.to_string(), data));
+            Box::pin(async { true })
+        }
+        fn firing(&self) -> Vec<(String, usize)> {
+            vec![("DiskFull".into(), 3), ("TargetDown".into(), 1)]
+        }
+        fn external_url(&self) -> String {
+            "http://router:9093".into()
+        }
+    }
+
+    fn ns(s: &str) -> i64 {
+        s.parse::<jiff::Timestamp>().unwrap().as_nanosecond() as i64
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn handoff_and_digest_on_their_cron() {
+        let oc = oncall(
+            "  schedules:
+  - name: primary
+    time_zone: Europe/Paris
+    layers: [{members: [alice, bob], start: 2026-11-02T09:00, rotation: 1w}]
+  notices:
+  - {kind: handoff, schedule: primary, cron: '0 0 9 * * MON', time_zone: Europe/Paris, receiver: sms}
+  - {kind: digest, cron: '0 0 8 * * *', time_zone: Europe/Paris, receiver: sms}
+",
+        );
+        // Sunday 8 Nov 2026, noon UTC.
+        let clock = Clock::following_tokio(ns("2026-11-08T12:00:00Z"));
+        let said: Said = Arc::default();
+        for n in &oc.notices {
+            let to: Arc<dyn Announcer> = Arc::new(Capture(said.clone(), clock.clone()));
+            tokio::spawn(run(n.clone(), oc.clone(), clock.clone(), to));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(86_400 + 3_600)).await;
+        let got = said.lock().unwrap().clone();
+        assert_eq!(got.len(), 2, "{got:?}");
+        // Monday 08:00 CET = 07:00Z: the digest.
+        assert_eq!(got[0].0, ns("2026-11-09T07:00:00Z"));
+        let d = &got[0].2;
+        assert_eq!(
+            d.alerts[0].annotations["summary"],
+            "4 alerts firing in 2 groups"
+        );
+        assert!(d.alerts[0].annotations["description"].contains("On call: primary: alice"));
+        // Monday 09:00 CET: bob's week begins.
+        assert_eq!(got[1].0, ns("2026-11-09T08:00:00Z"));
+        let h = &got[1].2;
+        assert_eq!(got[1].1, "sms");
+        assert_eq!(h.status, "notice");
+        assert_eq!(
+            h.alerts[0].annotations["summary"],
+            "On call for primary: bob"
+        );
+        assert_eq!(
+            h.alerts[0].annotations["description"],
+            "Until Mon 16 Nov 09:00 CET, then alice."
+        );
+    }
+}

@@ -37,6 +37,7 @@ pub fn router(shared: Arc<Shared>, tasks: Arc<Mutex<Tasks>>) -> Router {
         .route("/-/ready", get(|| async { "Ready.\n" }))
         .route("/-/reload", post(reload_handler))
         .route("/metrics", get(metrics))
+        .route("/api/v1/notifications", get(notifications))
         .merge(super::apiv2::routes())
         .merge(super::ui::routes())
         .merge(super::oncall::routes())
@@ -707,6 +708,29 @@ fn dispatch_metrics(shared: &Shared, fams: &mut Vec<Family>) {
         Kind::Counter,
         d.stats.invalid.load(Relaxed) as f64,
     ));
+}
+
+/// The attempt log, newest first: each delivery and every try.
+async fn notifications(State((shared, _)): State<S>) -> Response {
+    let list: Vec<Json> = shared
+        .dispatcher
+        .attempts
+        .list()
+        .into_iter()
+        .map(|a| {
+            json!({
+                "at": crate::provider::format_time(a.at),
+                "receiver": a.receiver,
+                "integration": a.integration,
+                "groupKey": a.group_key,
+                "outcome": a.outcome,
+                "reason": a.reason,
+                "tries": a.tries,
+                "seconds": a.seconds,
+            })
+        })
+        .collect();
+    ok(Json::Array(list))
 }
 
 #[cfg(test)]

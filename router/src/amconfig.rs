@@ -170,13 +170,12 @@ impl RawReceiver {
         let mut out = Vec::new();
         for (idx, w) in self.webhook_configs.iter().enumerate() {
             match Webhook::build(w, ctx.globals.http_config.as_ref(), ctx.base, ctx.file) {
-                Ok(hook) => out.push(Integration {
-                    name: "webhook",
+                Ok(hook) => out.push(Integration::new(
+                    "webhook",
                     idx,
-                    send_resolved: w.send_resolved.unwrap_or(true),
-                    notifier: Arc::new(hook),
-                    bucket: None,
-                }),
+                    w.send_resolved.unwrap_or(true),
+                    Arc::new(hook),
+                )),
                 Err(e) => errors.push(format!("{at} webhook_configs[{idx}]: {e}")),
             }
         }
@@ -188,13 +187,12 @@ impl RawReceiver {
             ($list:expr, $name:literal, $key:literal, $ty:path, $resolved:literal) => {
                 for (idx, raw) in $list.iter().enumerate() {
                     match <$ty>::build(raw, ctx) {
-                        Ok(n) => out.push(Integration {
-                            name: $name,
+                        Ok(n) => out.push(Integration::new(
+                            $name,
                             idx,
-                            send_resolved: raw.send_resolved.unwrap_or($resolved),
-                            notifier: Arc::new(n),
-                            bucket: None,
-                        }),
+                            raw.send_resolved.unwrap_or($resolved),
+                            Arc::new(n),
+                        )),
                         Err(e) => errors.push(format!("{at} {}[{idx}]: {e}", $key)),
                     }
                 }

@@ -487,6 +487,7 @@ impl Dispatcher {
             alerts.into_iter().filter(|a| a.ends_at == 0).collect()
         };
         if !sent.is_empty() {
+            let _slot = integration.in_flight.acquire().await;
             let data = Data::new(receiver, &g.key, &g.labels, &sent, &self.external_url);
             let verdict = to
                 .limit

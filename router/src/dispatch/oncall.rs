@@ -70,6 +70,7 @@ impl Dispatcher {
         let deadline = tokio::time::Instant::now() + SEND_DEADLINE;
         let mut any = false;
         for i in &r.integrations {
+            let _slot = i.in_flight.acquire().await;
             let n = Notification {
                 data,
                 templates: &routing.templates,

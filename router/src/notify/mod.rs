@@ -84,6 +84,30 @@ pub struct Integration {
     pub notifier: Arc<dyn Notifier>,
     /// The destination's token bucket, shared with integrations sending to the same place.
     pub bucket: Option<Arc<throttle::Bucket>>,
+    /// Notifications this integration prepares and sends at once: a burst of groups waits
+    /// here (holding no rendered data) instead of opening a connection per group.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// Concurrent notifications per integration.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+impl Integration {
+    pub fn new(
+        name: &'static str,
+        idx: usize,
+        send_resolved: bool,
+        notifier: Arc<dyn Notifier>,
+    ) -> Integration {
+        Integration {
+            name,
+            idx,
+            send_resolved,
+            notifier,
+            bucket: None,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+        }
+    }
 }
 
 impl Integration {

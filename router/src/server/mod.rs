@@ -433,11 +433,22 @@ async fn eval_loop(shared: Arc<Shared>, group: Arc<Mutex<GroupState>>) {
                 external_labels: &cfg.external_labels,
                 external_url: &sh.opts.external_url,
             };
-            let mut g = lock(&g);
-            match sh.remote() {
-                Some(r) => g.eval(&*r, next, &ctx),
-                None => g.eval(&Embedded(&sh), next, &ctx),
-            }
+            let g = match sh.remote() {
+                Some(r) => {
+                    // A remote query can take seconds (up to its timeout): evaluate a copy, so
+                    // the APIs and the sender reading this group never wait behind it.
+                    let mut copy = lock(&g).clone();
+                    copy.eval(&*r, next, &ctx);
+                    let mut g = lock(&g);
+                    *g = copy;
+                    g
+                }
+                None => {
+                    let mut g = lock(&g);
+                    g.eval(&Embedded(&sh), next, &ctx);
+                    g
+                }
+            };
             let failures = g.rules.iter().filter(|r| r.last_error().is_some()).count();
             for r in &g.rules {
                 if let Some(e) = r.last_error() {

@@ -102,8 +102,10 @@ impl Engine {
         d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The group fires at an escalating receiver: start its escalation unless one is running
-    /// or acknowledged (then only its data is refreshed). Returns the escalation's id.
+    /// The group fires at an escalating receiver: start its escalation unless one is running,
+    /// acknowledged or exhausted (then only its data is refreshed: an unacknowledged page is
+    /// not restarted at every flush). Finished ones are forgotten after a day, so a group
+    /// still firing then starts a new escalation. Returns the escalation's id.
     pub fn firing(self: &Arc<Self>, s: Start, data: Data) -> String {
         let id = Self::id(&s.receiver, &data.group_key);
         let now = s.clock.now();
@@ -111,7 +113,10 @@ impl Engine {
             let all = lock(&self.all);
             if let Some(e) = all.get(&id) {
                 let status = lock(&e.view).status.clone();
-                if matches!(status, Status::Active { .. } | Status::Acknowledged { .. }) {
+                if matches!(
+                    status,
+                    Status::Active { .. } | Status::Acknowledged { .. } | Status::Exhausted { .. }
+                ) {
                     *lock(&e.data) = data;
                     return id;
                 }

@@ -100,6 +100,12 @@ async fn steps_repeat_then_exhaust() {
         engine.get(&id).unwrap().status,
         Status::Exhausted { .. }
     ));
+    // Later flushes of the still-firing group do not restart it.
+    let (_, s2, pages2, _) = start(POLICY, t0);
+    assert_eq!(engine.firing(s2, data()), id);
+    wait_min(60).await;
+    assert!(pages2.lock().unwrap().is_empty());
+    assert_eq!(pages.lock().unwrap().len(), 4);
     // Every page carries a link that acknowledges this escalation.
     let (_, via, _, link) = pages.lock().unwrap()[0].clone();
     assert_eq!(via, "sms");

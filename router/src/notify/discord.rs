@@ -45,12 +45,11 @@ const GREEN: u32 = 0x2ECC71;
 
 impl Discord {
     pub fn build(raw: &RawDiscord, ctx: &mut BuildCtx<'_>) -> Result<Discord, String> {
-        let url = ctx.secret(
+        let url = ctx.secret_url(
             raw.webhook_url.as_deref(),
             raw.webhook_url_file.as_deref(),
             "webhook_url",
         )?;
-        http::check_url(&url, "webhook_url")?;
         Ok(Discord {
             http: ctx.http(raw.http_config.as_ref())?,
             url,

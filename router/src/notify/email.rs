@@ -238,7 +238,7 @@ impl Email {
         let subject = n.render(&self.subject, &plain)?;
         let root = format!(
             "<group.{}@{}>",
-            super::googlechat::thread_key(&n.data.group_key),
+            http::short_hash(&[&n.data.group_key]),
             self.domain
         );
         let mut b = Message::builder()
@@ -247,7 +247,7 @@ impl Email {
             .message_id(Some(format!(
                 "<{}.{}@{}>",
                 n.id,
-                super::googlechat::thread_key(&n.data.group_key),
+                http::short_hash(&[&n.data.group_key]),
                 self.domain
             )))
             .in_reply_to(root.clone())

@@ -36,8 +36,7 @@ pub const TEXT_MAX_BYTES: usize = 31_000;
 
 impl GoogleChat {
     pub fn build(raw: &RawGoogleChat, ctx: &mut BuildCtx<'_>) -> Result<GoogleChat, String> {
-        let url = ctx.secret(raw.url.as_deref(), raw.url_file.as_deref(), "url")?;
-        http::check_url(&url, "url")?;
+        let url = ctx.secret_url(raw.url.as_deref(), raw.url_file.as_deref(), "url")?;
         Ok(GoogleChat {
             http: ctx.http(raw.http_config.as_ref())?,
             url,
@@ -59,7 +58,7 @@ impl GoogleChat {
         }
         let mut body = json!({ "text": text });
         if self.threading {
-            body["thread"] = json!({ "threadKey": thread_key(&n.data.group_key) });
+            body["thread"] = json!({ "threadKey": http::short_hash(&[&n.data.group_key]) });
         }
         Ok(body)
     }
@@ -84,12 +83,6 @@ impl GoogleChat {
             Err(o) => o,
         }
     }
-}
-
-/// A stable key per alert group.
-pub fn thread_key(group_key: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, group_key.as_bytes());
-    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Notifier for GoogleChat {

@@ -246,11 +246,16 @@ pub fn redact_url(u: &str) -> String {
     }
 }
 
+/// 16 hex digits of the SHA-256 of the parts: a stable id that reveals none of them (group
+/// thread keys, mail root ids, escalation ids, destination keys).
+pub fn short_hash(parts: &[&str]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, parts.join("\u{0}").as_bytes());
+    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A destination key for throttling that names no secret: the kind and a hash of the parts.
 pub fn destination_key(kind: &str, parts: &[&str]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, parts.join("\u{0}").as_bytes());
-    let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{kind}:{hex}")
+    format!("{kind}:{}", short_hash(parts))
 }
 
 /// At most `max` characters, the last ones replaced by [`TRUNCATED`] when cut.

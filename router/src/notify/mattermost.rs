@@ -50,12 +50,11 @@ pub const TEXT_MAX: usize = 16_383;
 
 impl Mattermost {
     pub fn build(raw: &RawMattermost, ctx: &mut BuildCtx<'_>) -> Result<Mattermost, String> {
-        let url = ctx.secret(
+        let url = ctx.secret_url(
             raw.webhook_url.as_deref(),
             raw.webhook_url_file.as_deref(),
             "webhook_url",
         )?;
-        http::check_url(&url, "webhook_url")?;
         if let Some(p) = raw.priority.as_ref().and_then(|p| p.priority.as_deref())
             && !matches!(p, "standard" | "important" | "urgent")
         {

@@ -154,6 +154,18 @@ impl BuildCtx<'_> {
     pub fn secret(&self, v: Option<&str>, f: Option<&str>, key: &str) -> Result<String, String> {
         http::required_secret(v, f, self.base, key)
     }
+
+    /// A URL that holds its credential (webhooks), from `key` or `key_file`; http(s) only.
+    pub fn secret_url(
+        &self,
+        v: Option<&str>,
+        f: Option<&str>,
+        key: &str,
+    ) -> Result<String, String> {
+        let url = self.secret(v, f, key)?;
+        http::check_url(&url, key)?;
+        Ok(url)
+    }
 }
 
 impl Notification<'_> {
@@ -392,50 +404,33 @@ pub async fn send_with_retry(
                 None => format!("{}: {e}", r.as_str()),
             },
         });
+        let mut finish = |failure: Option<(Reason, String)>, sent: bool| Delivery {
+            tries: std::mem::take(&mut tries),
+            attempts: attempt,
+            failure,
+            sent,
+        };
         let (reason, msg, after) = match outcome {
             Err(_) => {
-                return Delivery {
-                    tries: std::mem::take(&mut tries),
-                    attempts: attempt,
-                    failure: Some((
-                        Reason::Transport,
-                        format!(
-                            "{}: deadline passed after {attempt} attempts",
-                            at(integration)
-                        ),
-                    )),
-                    sent: false,
-                };
+                let e = format!(
+                    "{}: deadline passed after {attempt} attempts",
+                    at(integration)
+                );
+                return finish(Some((Reason::Transport, e)), false);
             }
-            Ok(Outcome::Sent) => {
-                return Delivery {
-                    tries: std::mem::take(&mut tries),
-                    attempts: attempt,
-                    failure: None,
-                    sent: true,
-                };
-            }
+            Ok(Outcome::Sent) => return finish(None, true),
             Ok(Outcome::Partial(e)) => {
-                return Delivery {
-                    tries: std::mem::take(&mut tries),
-                    attempts: attempt,
-                    failure: Some((Reason::Partial, format!("{}: {e}", at(integration)))),
-                    sent: true,
-                };
+                return finish(
+                    Some((Reason::Partial, format!("{}: {e}", at(integration)))),
+                    true,
+                );
             }
             Ok(Outcome::Failed(r, e)) => {
-                return Delivery {
-                    tries: std::mem::take(&mut tries),
-                    attempts: attempt,
-                    failure: Some((
-                        r,
-                        format!(
-                            "{}: notify retry canceled due to unrecoverable error after {attempt} attempts: {e}",
-                            at(integration)
-                        ),
-                    )),
-                    sent: false,
-                };
+                let e = format!(
+                    "{}: notify retry canceled due to unrecoverable error after {attempt} attempts: {e}",
+                    at(integration)
+                );
+                return finish(Some((r, e)), false);
             }
             Ok(Outcome::Retry(r, e, after)) => (r, e, after),
         };
@@ -445,18 +440,11 @@ pub async fn send_with_retry(
         });
         backoff = (backoff * 1.5).min(60.0);
         if tokio::time::Instant::now() + wait >= deadline {
-            return Delivery {
-                tries: std::mem::take(&mut tries),
-                attempts: attempt,
-                failure: Some((
-                    reason,
-                    format!(
-                        "{}: notify failed after {attempt} attempts: {msg}",
-                        at(integration)
-                    ),
-                )),
-                sent: false,
-            };
+            let e = format!(
+                "{}: notify failed after {attempt} attempts: {msg}",
+                at(integration)
+            );
+            return finish(Some((reason, e)), false);
         }
         tracing::debug!(integration = integration.name, error = %msg, ?wait, "notify attempt failed; retrying");
         tokio::time::sleep(wait).await;

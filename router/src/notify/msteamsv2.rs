@@ -35,12 +35,11 @@ pub const BODY_MAX: usize = 25_000;
 
 impl Teams {
     pub fn build(raw: &RawTeams, ctx: &mut BuildCtx<'_>) -> Result<Teams, String> {
-        let url = ctx.secret(
+        let url = ctx.secret_url(
             raw.webhook_url.as_deref(),
             raw.webhook_url_file.as_deref(),
             "webhook_url",
         )?;
-        http::check_url(&url, "webhook_url")?;
         Ok(Teams {
             http: ctx.http(raw.http_config.as_ref())?,
             url,

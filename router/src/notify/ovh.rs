@@ -256,12 +256,8 @@ impl Notifier for Ovh {
         Box::pin(self.send(n))
     }
 
-    /// One recipient list, one queue: phones are paged in order.
     fn destination(&self) -> Option<(String, Rate)> {
-        Some((
-            http::destination_key("sms", &[&self.to.join(",")]),
-            Rate::new(1.0, 3.0),
-        ))
+        sms::destination(&self.to)
     }
 }
 

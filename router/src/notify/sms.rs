@@ -318,6 +318,14 @@ pub fn recipients(n: &Notification<'_>, own: &[String]) -> Result<Vec<String>, O
     }
 }
 
+/// Throttling for SMS: one recipient list, one queue, so phones are paged in order.
+pub fn destination(to: &[String]) -> Option<(String, Rate)> {
+    Some((
+        http::destination_key("sms", &[&to.join(",")]),
+        Rate::new(1.0, 3.0),
+    ))
+}
+
 /// E.164 numbers: `+` then 8 to 15 digits.
 pub fn check_numbers(to: &[String], key: &str) -> Result<(), String> {
     if to.is_empty() {
@@ -381,8 +389,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn build(raw: &RawGateway, ctx: &mut BuildCtx<'_>) -> Result<Gateway, String> {
-        let url = ctx.secret(raw.url.as_deref(), raw.url_file.as_deref(), "url")?;
-        http::check_url(&url, "url")?;
+        let url = ctx.secret_url(raw.url.as_deref(), raw.url_file.as_deref(), "url")?;
         let method = match raw.method.as_deref().unwrap_or("POST") {
             "POST" => reqwest::Method::POST,
             "PUT" => reqwest::Method::PUT,
@@ -522,12 +529,8 @@ impl Notifier for Gateway {
         Box::pin(self.send(n))
     }
 
-    /// One recipient list, one queue: phones are paged in order.
     fn destination(&self) -> Option<(String, Rate)> {
-        Some((
-            http::destination_key("sms", &[&self.to.join(",")]),
-            Rate::new(1.0, 3.0),
-        ))
+        destination(&self.to)
     }
 }
 

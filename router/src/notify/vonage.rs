@@ -135,11 +135,7 @@ impl Notifier for Vonage {
         Box::pin(self.send(n))
     }
 
-    /// One recipient list, one queue: phones are paged in order.
     fn destination(&self) -> Option<(String, Rate)> {
-        Some((
-            http::destination_key("sms", &[&self.to.join(",")]),
-            Rate::new(1.0, 3.0),
-        ))
+        sms::destination(&self.to)
     }
 }

@@ -95,11 +95,7 @@ pub struct Start {
 
 impl Engine {
     fn id(receiver: &str, group_key: &str) -> String {
-        let d = ring::digest::digest(
-            &ring::digest::SHA256,
-            format!("{receiver}\u{0}{group_key}").as_bytes(),
-        );
-        d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+        crate::notify::http::short_hash(&[receiver, group_key])
     }
 
     /// The group fires at an escalating receiver: start its escalation unless one is running,

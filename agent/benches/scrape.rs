@@ -2,6 +2,11 @@
 //!
 //! `cargo bench -p vigie-agent --bench scrape [-- --scrapes 500 --rounds 3]`
 //!
+//! With `--storage`, two vigie-agents instead: node_exporter's collectors alone, and the same plus
+//! the storage collectors (mdadm, smartctl and ceph through the stub tools, file_age, cgroup on a
+//! generated tree of 2,000 cgroups, systemd), on one sysfs whose `fs/cgroup` is the fixture and
+//! whose other entries link to the real /sys. Target: at most 2x the CPU per scrape.
+//!
 //! Each scrape is a fresh TCP connection (as curl or a Prometheus restart would open), plain then
 //! gzip. CPU is read from /proc/PID/stat (user+system ticks, all threads) around each batch;
 //! RSS and its high-water mark from /proc/PID/status at the end. Rounds alternate between the
@@ -137,8 +142,58 @@ fn main() {
     let scrapes = opt("--scrapes", 500);
     let rounds = opt("--rounds", 3);
     let mut collector_flags: Vec<String> = vec!["--collector.disable-defaults".into()];
-    let names: Vec<&str> = vigie_agent::collector::ALL.iter().map(|s| s.name).collect();
+    // The collectors both exporters have (systemd fails on a host without it, differently).
+    let names: Vec<&str> = vigie_agent::collector::ALL
+        .iter()
+        .map(|s| s.name)
+        .filter(|n| !vigie_agent::collector::VIGIE_ONLY.contains(n) && *n != "systemd")
+        .collect();
     collector_flags.extend(names.iter().map(|c| format!("--collector.{c}")));
+    if args.iter().any(|a| a == "--storage") {
+        let fixture = tempfile::tempdir().expect("tempdir");
+        // "Without" is without every collector of the storage issue, mdadm included.
+        let mut base: Vec<String> = collector_flags
+            .iter()
+            .filter(|f| *f != "--collector.mdadm")
+            .cloned()
+            .collect();
+        base.push(format!(
+            "--path.sysfs={}",
+            storage_fixture(fixture.path()).display()
+        ));
+        let mut with = base.clone();
+        let stubs = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/storage");
+        with.extend([
+            "--collector.mdadm".to_string(),
+            "--collector.smartctl".into(),
+            format!("--collector.smartctl.path={stubs}/smartctl/smartctl"),
+            "--collector.ceph".into(),
+            format!("--collector.ceph.path={stubs}/ceph/ceph"),
+            "--collector.file_age".into(),
+            format!("--collector.file_age.path={stubs}/*/*.json"),
+            "--collector.cgroup".into(),
+            "--collector.systemd".into(),
+        ]);
+        let targets = vec![
+            Target::start("without", env!("CARGO_BIN_EXE_vigie-agent"), &base),
+            Target::start("with storage", env!("CARGO_BIN_EXE_vigie-agent"), &with),
+        ];
+        let summary = measure(
+            targets,
+            scrapes,
+            rounds,
+            "storage collectors on 2,000 cgroups",
+        );
+        if let [a, b] = summary[..] {
+            println!(
+                "\nwith/without storage collectors: CPU plain {:.3}, CPU gzip {:.3}, RSS {:.3}   (target: CPU <= 2)",
+                b.0 / a.0,
+                b.1 / a.1,
+                b.2 / a.2
+            );
+        }
+        return;
+    }
     let mut targets = vec![Target::start(
         "vigie-agent",
         env!("CARGO_BIN_EXE_vigie-agent"),
@@ -158,17 +213,95 @@ fn main() {
             "node_exporter not found (apt-get install prometheus-node-exporter): measuring vigie-agent alone"
         ),
     }
+    let summary = measure(targets, scrapes, rounds, &names.join(","));
+    if summary.len() == 2 {
+        let (a, b) = (summary[0], summary[1]);
+        println!();
+        println!(
+            "vigie/node_exporter: CPU plain {:.3}, CPU gzip {:.3}, RSS {:.3}, HWM {:.3}   (targets: CPU <= 0.1, RSS <= 0.333)",
+            a.0 / b.0,
+            a.1 / b.1,
+            a.2 / b.2,
+            a.3 / b.3
+        );
+    }
+}
+
+/// A sysfs for the storage benchmark: `fs/cgroup` holds 2,000 generated cgroups (100 services,
+/// 950 pods of one container each, plus their slices); everything else links to the real /sys.
+fn storage_fixture(dir: &std::path::Path) -> std::path::PathBuf {
+    let sys = dir.join("sys");
+    std::fs::create_dir_all(sys.join("fs")).expect("mkdir");
+    for entry in std::fs::read_dir("/sys").expect("read /sys").flatten() {
+        let name = entry.file_name();
+        if name != "fs" {
+            let _ = std::os::unix::fs::symlink(entry.path(), sys.join(&name));
+        }
+    }
+    let cg = sys.join("fs/cgroup");
+    let write = |dir: &std::path::Path| {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        for (file, text) in [
+            (
+                "cpu.stat",
+                "usage_usec 123456789\nuser_usec 100000000\nsystem_usec 23456789\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
+            ),
+            ("memory.current", "268435456\n"),
+            ("memory.peak", "402653184\n"),
+            ("memory.max", "536870912\n"),
+            (
+                "memory.events",
+                "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n",
+            ),
+            (
+                "io.stat",
+                "8:0 rbytes=10485760 wbytes=2097152 rios=300 wios=100 dbytes=0 dios=0\n",
+            ),
+            ("pids.current", "12\n"),
+            ("pids.max", "max\n"),
+        ] {
+            std::fs::write(dir.join(file), text).expect("write");
+        }
+    };
+    std::fs::create_dir_all(&cg).expect("mkdir");
+    std::fs::write(cg.join("cgroup.controllers"), "cpu io memory pids\n").expect("write");
+    let mut n = 0;
+    write(&cg.join("system.slice"));
+    n += 1;
+    for i in 0..100 {
+        write(&cg.join(format!("system.slice/svc{i}.service")));
+        n += 1;
+    }
+    let qos = cg.join("kubepods.slice/kubepods-burstable.slice");
+    write(&cg.join("kubepods.slice"));
+    write(&qos);
+    n += 2;
+    let mut pod = 0;
+    while n < 2000 {
+        let uid = format!("{pod:08x}_0000_4000_8000_{pod:012x}");
+        let pod_dir = qos.join(format!("kubepods-burstable-pod{uid}.slice"));
+        write(&pod_dir);
+        write(&pod_dir.join(format!("cri-containerd-{pod:064x}.scope")));
+        n += 2;
+        pod += 1;
+    }
+    sys
+}
+
+/// CPU per scrape (plain, gzip), RSS and HWM of each target, after `rounds` alternating batches.
+fn measure(
+    mut targets: Vec<Target>,
+    scrapes: usize,
+    rounds: usize,
+    what: &str,
+) -> Vec<(f64, f64, f64, f64)> {
     for t in &targets {
         wait_ready(t.port);
         for _ in 0..10 {
             scrape(t.port, false);
         }
     }
-    println!(
-        "{} scrapes per batch, {rounds} rounds, collectors: {}",
-        scrapes,
-        names.join(",")
-    );
+    println!("{scrapes} scrapes per batch, {rounds} rounds, collectors: {what}");
     println!(
         "load average at start: {}",
         std::fs::read_to_string("/proc/loadavg")
@@ -236,15 +369,5 @@ fn main() {
         );
         summary.push((median(0), median(1), rss, hwm));
     }
-    if summary.len() == 2 {
-        let (a, b) = (summary[0], summary[1]);
-        println!();
-        println!(
-            "vigie/node_exporter: CPU plain {:.3}, CPU gzip {:.3}, RSS {:.3}, HWM {:.3}   (targets: CPU <= 0.1, RSS <= 0.333)",
-            a.0 / b.0,
-            a.1 / b.1,
-            a.2 / b.2,
-            a.3 / b.3
-        );
-    }
+    summary
 }

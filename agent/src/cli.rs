@@ -8,7 +8,10 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use regex::Regex;
 
-use crate::collector::{self, DeviceFilter, Options, cpu, filesystem, netclass};
+use crate::collector::{
+    self, DeviceFilter, Options, ceph, cgroup, cpu, file_age, filesystem, netclass, smartctl,
+    systemd,
+};
 use crate::paths::Paths;
 
 /// node_exporter 1.5's collectors that vigie-agent does not have (yet). Their flags are
@@ -33,7 +36,6 @@ pub const NODE_EXPORTER_ONLY: &[&str] = &[
     "ksmd",
     "lnstat",
     "logind",
-    "mdadm",
     "meminfo_numa",
     "mountstats",
     "network_route",
@@ -54,7 +56,6 @@ pub const NODE_EXPORTER_ONLY: &[&str] = &[
     "softnet",
     "supervisord",
     "sysctl",
-    "systemd",
     "tapestats",
     "tcpstat",
     "timex",
@@ -63,6 +64,15 @@ pub const NODE_EXPORTER_ONLY: &[&str] = &[
     "xfs",
     "zfs",
     "zoneinfo",
+];
+
+/// Options of node_exporter collectors vigie-agent has, that it accepts and ignores (the D-Bus
+/// extras of the systemd collector).
+const IGNORED_OPTIONS: &[&str] = &[
+    "systemd.enable-task-metrics",
+    "systemd.enable-restarts-metrics",
+    "systemd.enable-start-time-metrics",
+    "systemd.private",
 ];
 
 /// Everything `vigie-agent` was asked to do.
@@ -203,6 +213,24 @@ pub fn command() -> Command {
         .arg(value("collector.vmstat.fields", "Regexp of fields to return for vmstat collector", Some(collector::vmstat::DEFAULT_FIELDS)))
         .arg(flag("collector.stat.softirq", "Export softirq calls per vector"))
         .arg(flag("collector.cpu.info", "Enables metric node_cpu_info"))
+        .arg(value("collector.smartctl.path", "The smartctl binary (smartmontools 7+)", Some("smartctl")))
+        .arg(value("collector.smartctl.interval", "How often smartctl reads the devices, in the background", Some("5m")))
+        .arg(value("collector.smartctl.timeout", "Deadline for one smartctl run (the scan, or one device); a hung run is killed", Some("30s")))
+        .arg(value("collector.smartctl.device", "Device to read instead of scanning, as /dev/sda or /dev/sda;sat (repeatable)", None).action(ArgAction::Append))
+        .arg(value("collector.smartctl.device-exclude", "Regexp of devices (sda, nvme0) not to read", None))
+        .arg(value("collector.ceph.path", "The ceph CLI", Some("ceph")))
+        .arg(value("collector.ceph.args", "Extra arguments for every ceph command, space-separated (--id monitoring --cluster ceph)", Some("")))
+        .arg(value("collector.ceph.interval", "How often the ceph commands run, in the background", Some("30s")))
+        .arg(value("collector.ceph.timeout", "Deadline for one ceph command; a hung one is killed", Some("10s")))
+        .arg(value("collector.cgroup.max-depth", "Levels of the cgroup v2 hierarchy walked below the root", Some("4")))
+        .arg(value("collector.cgroup.max-cgroups", "Cgroups reported per scrape at most (breadth first); the rest are counted in node_cgroup_skipped", Some("500")))
+        .arg(value("collector.cgroup.include", "Regexp of cgroup paths (/system.slice/nginx.service) to report", None))
+        .arg(value("collector.systemd.path", "The systemctl binary", Some("systemctl")))
+        .arg(value("collector.systemd.interval", "How often unit states are read, in the background", Some("15s")))
+        .arg(value("collector.systemd.timeout", "Deadline for one systemctl run; a hung one is killed", Some("10s")))
+        .arg(value("collector.systemd.unit-include", "Regexp of systemd units to include. Units must both match include and not match exclude to be included", Some(systemd::DEFAULT_UNIT_INCLUDE)).alias("collector.systemd.unit-whitelist"))
+        .arg(value("collector.systemd.unit-exclude", "Regexp of systemd units to exclude. Units must both match include and not match exclude to be included", Some(systemd::DEFAULT_UNIT_EXCLUDE)).alias("collector.systemd.unit-blacklist"))
+        .arg(value("collector.file_age.path", "Absolute path or glob (/mnt/nas/backup/*.tar.gz, /srv/dumps/**) whose newest file, count and size are reported (repeatable)", None).action(ArgAction::Append))
         .arg(value("log.level", "Only log messages with the given severity or above: debug, info, warn, error", Some("info")))
         .arg(value("log.format", "Output format of log messages: logfmt", Some("logfmt")));
     for [on, off] in [
@@ -258,6 +286,15 @@ fn regex_flag(m: &ArgMatches, name: &str) -> Result<Option<Regex>, FlagError> {
             message: format!("invalid regular expression: {e}"),
         }),
     }
+}
+
+/// A unit filter, anchored as node_exporter anchors it.
+fn anchored_flag(m: &ArgMatches, name: &str) -> Result<Regex, FlagError> {
+    let pattern = m.get_one::<String>(name).cloned().unwrap_or_default();
+    collector::filter_regex(&format!("^(?:{pattern})$")).map_err(|e| FlagError {
+        flag: name.into(),
+        message: format!("invalid regular expression: {e}"),
+    })
 }
 
 fn filter_pair(
@@ -324,7 +361,7 @@ fn split_foreign_options(args: impl Iterator<Item = OsString>) -> (Vec<OsString>
         let Some((name, _option)) = rest.split_once('.') else {
             return false;
         };
-        NODE_EXPORTER_ONLY.contains(&name) || name == "qdisk"
+        NODE_EXPORTER_ONLY.contains(&name) || name == "qdisk" || IGNORED_OPTIONS.contains(&rest)
     };
     let mut kept = Vec::new();
     let mut ignored = Vec::new();
@@ -378,12 +415,44 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
             collectors.push(spec.name);
         }
     }
+    let count = |n: &str| {
+        s(n).parse::<usize>().map_err(|_| FlagError {
+            flag: n.into(),
+            message: "not a number".into(),
+        })
+    };
+    let many = |n: &str| -> Vec<String> {
+        m.get_many::<String>(n)
+            .map(|v| v.filter(|x| !x.is_empty()).cloned().collect())
+            .unwrap_or_default()
+    };
+    let file_age_paths = many("collector.file_age.path");
+    for p in &file_age_paths {
+        file_age::check(p).map_err(|message| FlagError {
+            flag: "collector.file_age.path".into(),
+            message,
+        })?;
+    }
     let options = Options {
         paths: Paths {
             procfs: PathBuf::from(s("path.procfs")),
             sysfs: PathBuf::from(s("path.sysfs")),
             rootfs: PathBuf::from(s("path.rootfs")),
             udev_data: PathBuf::from(s("path.udev.data")),
+        },
+        ceph: ceph::Options {
+            path: PathBuf::from(s("collector.ceph.path")),
+            args: s("collector.ceph.args")
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            interval: dur("collector.ceph.interval")?,
+            timeout: dur("collector.ceph.timeout")?,
+        },
+        cgroup: cgroup::Options {
+            max_depth: count("collector.cgroup.max-depth")?,
+            max_cgroups: count("collector.cgroup.max-cgroups")?,
+            include: regex_flag(m, "collector.cgroup.include")?,
         },
         cpu: cpu::Options {
             guest: !m.get_flag("no-collector.cpu.guest"),
@@ -397,6 +466,7 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
             "collector.diskstats.device-exclude",
             Some(collector::diskstats::DEFAULT_EXCLUDE),
         )?,
+        file_age_paths,
         filesystem: filesystem::Options {
             mount_points_exclude: req_regex("collector.filesystem.mount-points-exclude")?,
             fs_types_exclude: req_regex("collector.filesystem.fs-types-exclude")?,
@@ -419,6 +489,20 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
         )?,
         netdev_netlink: !m.get_flag("no-collector.netdev.netlink"),
         netstat_fields: req_regex("collector.netstat.fields")?,
+        smartctl: smartctl::Options {
+            path: PathBuf::from(s("collector.smartctl.path")),
+            interval: dur("collector.smartctl.interval")?,
+            timeout: dur("collector.smartctl.timeout")?,
+            devices: many("collector.smartctl.device"),
+            device_exclude: regex_flag(m, "collector.smartctl.device-exclude")?,
+        },
+        systemd: systemd::Options {
+            path: PathBuf::from(s("collector.systemd.path")),
+            interval: dur("collector.systemd.interval")?,
+            timeout: dur("collector.systemd.timeout")?,
+            unit_include: anchored_flag(m, "collector.systemd.unit-include")?,
+            unit_exclude: anchored_flag(m, "collector.systemd.unit-exclude")?,
+        },
         links: Default::default(),
         stat_softirq: m.get_flag("collector.stat.softirq"),
         textfile_directory: Some(s("collector.textfile.directory")).filter(|d| !d.is_empty()),
@@ -551,11 +635,16 @@ mod tests {
         let cli = parse([
             "vigie-agent",
             "--no-collector.wifi",
-            "--collector.systemd",
+            "--collector.nfs",
             "--no-collector.zfs",
+            "--collector.systemd.enable-task-metrics",
         ])
         .unwrap();
-        assert_eq!(cli.unimplemented, ["systemd"]);
+        assert_eq!(cli.unimplemented, ["nfs"]);
+        assert_eq!(
+            cli.ignored_options,
+            ["--collector.systemd.enable-task-metrics"]
+        );
         assert!(cli.collectors.contains(&"cpu"));
     }
 

@@ -247,12 +247,16 @@ pub fn wait_http(proc_: &mut Proc, port: u16, path: &str) {
     )
 }
 
-/// Every collector the agent has, enabled explicitly: the same flags work for node_exporter.
+/// Every collector both exporters have, enabled explicitly: the same flags work for node_exporter.
 pub fn collector_flags() -> Vec<String> {
     let mut v = vec!["--collector.disable-defaults".to_string()];
     v.extend(
         vigie_agent::collector::ALL
             .iter()
+            // node_exporter's systemd needs D-Bus, the agent's a running systemd: neither here.
+            .filter(|c| {
+                !vigie_agent::collector::VIGIE_ONLY.contains(&c.name) && c.name != "systemd"
+            })
             .map(|c| format!("--collector.{}", c.name)),
     );
     v

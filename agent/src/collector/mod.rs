@@ -17,23 +17,30 @@ use vigie_exposition::{Family, Kind};
 
 use crate::paths::Paths;
 
+pub mod background;
+pub mod ceph;
+pub mod cgroup;
 pub mod cpu;
 pub mod cpufreq;
 pub mod diskstats;
 pub mod entropy;
+pub mod file_age;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
 pub mod kfile;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netlink;
 pub mod netstat;
 pub mod pressure;
+pub mod smartctl;
 pub mod sockstat;
 pub mod stat;
+pub mod systemd;
 pub mod textfile;
 pub mod thermal_zone;
 pub mod time;
@@ -216,14 +223,20 @@ impl DeviceFilter {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub paths: Paths,
+    pub ceph: ceph::Options,
+    pub cgroup: cgroup::Options,
     pub cpu: cpu::Options,
     pub diskstats: DeviceFilter,
+    /// Paths or globs whose newest file the `file_age` collector reports.
+    pub file_age_paths: Vec<String>,
     pub filesystem: filesystem::Options,
     pub netclass: netclass::Options,
     pub netdev: DeviceFilter,
     /// netdev reads rtnetlink (node_exporter 1.5's default) instead of /proc/net/dev.
     pub netdev_netlink: bool,
     pub netstat_fields: Regex,
+    pub smartctl: smartctl::Options,
+    pub systemd: systemd::Options,
     /// The rtnetlink dump netdev and netclass share within a scrape.
     pub links: Arc<netlink::LinkCache>,
     pub stat_softirq: bool,
@@ -235,16 +248,21 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             paths: Paths::default(),
+            ceph: ceph::Options::default(),
+            cgroup: cgroup::Options::default(),
             cpu: cpu::Options::default(),
             diskstats: DeviceFilter {
                 include: None,
                 exclude: Some(builtin_regex(diskstats::DEFAULT_EXCLUDE)),
             },
+            file_age_paths: Vec::new(),
             filesystem: filesystem::Options::default(),
             netclass: netclass::Options::default(),
             netdev: DeviceFilter::default(),
             netdev_netlink: true,
             netstat_fields: builtin_regex(netstat::DEFAULT_FIELDS),
+            smartctl: smartctl::Options::default(),
+            systemd: systemd::Options::default(),
             links: Arc::default(),
             stat_softirq: false,
             textfile_directory: None,
@@ -265,6 +283,18 @@ pub struct Spec {
 
 /// Every collector, in the order of node_exporter's `--help`.
 pub const ALL: &[Spec] = &[
+    Spec {
+        name: "ceph",
+        default_enabled: false,
+        help: "Ceph cluster health, OSDs, PGs and capacity from the ceph CLI, in the background",
+        build: |o| Box::new(ceph::Ceph::new(o)),
+    },
+    Spec {
+        name: "cgroup",
+        default_enabled: false,
+        help: "per container and systemd service CPU, memory, I/O, PIDs and OOM kills from cgroup v2",
+        build: |o| Box::new(cgroup::Cgroup::new(o)),
+    },
     Spec {
         name: "cpu",
         default_enabled: true,
@@ -296,6 +326,12 @@ pub const ALL: &[Spec] = &[
         build: |o| Box::new(filefd::Filefd::new(o)),
     },
     Spec {
+        name: "file_age",
+        default_enabled: false,
+        help: "newest modification time, count and size of files matching --collector.file_age.path (backups)",
+        build: |o| Box::new(file_age::FileAge::new(o)),
+    },
+    Spec {
         name: "filesystem",
         default_enabled: true,
         help: "filesystem statistics (statfs per mount, with a timeout)",
@@ -312,6 +348,12 @@ pub const ALL: &[Spec] = &[
         default_enabled: true,
         help: "load average",
         build: |o| Box::new(loadavg::Loadavg::new(o)),
+    },
+    Spec {
+        name: "mdadm",
+        default_enabled: true,
+        help: "software RAID state from /proc/mdstat",
+        build: |o| Box::new(mdadm::Mdadm::new(o)),
     },
     Spec {
         name: "meminfo",
@@ -344,6 +386,12 @@ pub const ALL: &[Spec] = &[
         build: |o| Box::new(pressure::Pressure::new(o)),
     },
     Spec {
+        name: "smartctl",
+        default_enabled: false,
+        help: "drive health from smartctl --json (smartmontools 7+), in the background",
+        build: |o| Box::new(smartctl::Smartctl::new(o)),
+    },
+    Spec {
         name: "sockstat",
         default_enabled: true,
         help: "socket statistics from /proc/net/sockstat{,6}",
@@ -354,6 +402,12 @@ pub const ALL: &[Spec] = &[
         default_enabled: true,
         help: "kernel statistics from /proc/stat",
         build: |o| Box::new(stat::Stat::new(o)),
+    },
+    Spec {
+        name: "systemd",
+        default_enabled: false,
+        help: "systemd unit states from systemctl, in the background",
+        build: |o| Box::new(systemd::Systemd::new(o)),
     },
     Spec {
         name: "textfile",
@@ -386,6 +440,9 @@ pub const ALL: &[Spec] = &[
         build: |o| Box::new(vmstat::Vmstat::new(o)),
     },
 ];
+
+/// Vigie's own collectors, which node_exporter 1.5 does not have (comparisons leave them out).
+pub const VIGIE_ONLY: &[&str] = &["ceph", "cgroup", "file_age", "smartctl"];
 
 pub fn spec(name: &str) -> Option<&'static Spec> {
     ALL.iter().find(|s| s.name == name)

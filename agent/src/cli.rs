@@ -231,6 +231,7 @@ pub fn command() -> Command {
         .arg(value("collector.systemd.unit-include", "Regexp of systemd units to include. Units must both match include and not match exclude to be included", Some(systemd::DEFAULT_UNIT_INCLUDE)).alias("collector.systemd.unit-whitelist"))
         .arg(value("collector.systemd.unit-exclude", "Regexp of systemd units to exclude. Units must both match include and not match exclude to be included", Some(systemd::DEFAULT_UNIT_EXCLUDE)).alias("collector.systemd.unit-blacklist"))
         .arg(value("collector.file_age.path", "Absolute path or glob (/mnt/nas/backup/*.tar.gz, /srv/dumps/**) whose newest file, count and size are reported (repeatable)", None).action(ArgAction::Append))
+        .arg(value("collector.file_age.interval", "How often the file_age paths are walked, in the background", Some("1m")))
         .arg(value("log.level", "Only log messages with the given severity or above: debug, info, warn, error", Some("info")))
         .arg(value("log.format", "Output format of log messages: logfmt", Some("logfmt")));
     for [on, off] in [
@@ -467,6 +468,7 @@ fn from_matches(m: &ArgMatches) -> Result<Cli, FlagError> {
             Some(collector::diskstats::DEFAULT_EXCLUDE),
         )?,
         file_age_paths,
+        file_age_interval: dur("collector.file_age.interval")?,
         filesystem: filesystem::Options {
             mount_points_exclude: req_regex("collector.filesystem.mount-points-exclude")?,
             fs_types_exclude: req_regex("collector.filesystem.fs-types-exclude")?,

@@ -55,6 +55,14 @@ fn scrape_until(c: &Collectors, within: Duration, done: impl Fn(&str) -> bool) -
     }
 }
 
+/// Scrapes one background collector until its first run has landed.
+fn after_first_run(collector: &str, o: &Options) -> String {
+    let name = vigie_agent::collector::spec(collector).unwrap().name;
+    let c = Collectors::new(&[name], o, Duration::from_secs(5));
+    let landed = format!("node_scrape_collector_cache_age_seconds{{collector=\"{collector}\"}}");
+    scrape_until(&c, Duration::from_secs(20), |out| out.contains(&landed))
+}
+
 fn device(name: &str, kind: &str) -> smartctl::Device {
     smartctl::Device {
         name: name.into(),
@@ -214,10 +222,7 @@ fn options() -> Options {
 
 #[test]
 fn smartctl_collector_serves_every_device_through_the_tool() {
-    let c = Collectors::new(&["smartctl"], &options(), Duration::from_secs(5));
-    let out = scrape_until(&c, Duration::from_secs(20), |o| {
-        o.contains("node_scrape_collector_cache_age_seconds{collector=\"smartctl\"}")
-    });
+    let out = after_first_run("smartctl", &options());
     assert!(
         has(
             &out,
@@ -260,10 +265,7 @@ fn smartctl_truncated_device_output_is_success_0_and_the_others_are_served() {
     std::fs::write(dir.path().join("sdb.json"), &whole[..whole.len() / 2]).unwrap();
     let mut o = options();
     o.smartctl.path = dir.path().join("smartctl");
-    let c = Collectors::new(&["smartctl"], &o, Duration::from_secs(5));
-    let out = scrape_until(&c, Duration::from_secs(20), |o| {
-        o.contains("cache_age_seconds{collector=\"smartctl\"}")
-    });
+    let out = after_first_run("smartctl", &o);
     assert!(
         has(
             &out,
@@ -470,10 +472,7 @@ fn ceph_capacity_and_osds() {
 
 #[test]
 fn ceph_collector_through_the_cli_and_without_it() {
-    let c = Collectors::new(&["ceph"], &options(), Duration::from_secs(5));
-    let out = scrape_until(&c, Duration::from_secs(20), |o| {
-        o.contains("cache_age_seconds{collector=\"ceph\"}")
-    });
+    let out = after_first_run("ceph", &options());
     assert!(
         has(&out, "node_scrape_collector_success{collector=\"ceph\"} 1"),
         "{out}"
@@ -567,6 +566,8 @@ fn file_age_newest_count_and_size() {
     touch(&nas.join("notes.txt"), 5, h);
     touch(&nas.join("daily/2026-11-23/music.tar"), 1000, 30 * h);
     touch(&nas.join("daily/2026-11-24/music.tar"), 3000, 2 * h);
+    // A link back to a parent: followed, it would loop forever.
+    std::os::unix::fs::symlink("..", nas.join("daily/2026-11-24/up")).unwrap();
     let mut o = Options::default();
     o.paths.rootfs = root.path().to_path_buf();
     o.file_age_paths = vec![
@@ -575,7 +576,7 @@ fn file_age_newest_count_and_size() {
         "/mnt/nas/backup/notes.txt".into(),
         "/mnt/gone/*".into(),
     ];
-    let out = scrape(&Collectors::new(&["file_age"], &o, Duration::from_secs(5)));
+    let out = after_first_run("file_age", &o);
     assert!(
         has(
             &out,

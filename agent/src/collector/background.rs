@@ -90,7 +90,8 @@ pub fn run(program: &Path, args: &[String], timeout: Duration, flag: &str) -> Re
             })
         }
         Err(_) => {
-            // SAFETY-free: kill(2) on the process group we created; ESRCH (already gone) is fine.
+            // SAFETY: kill(2) takes no pointers; a negative pid signals the process group the
+            // tool leads (process_group(0) above). ESRCH, already gone, is fine.
             unsafe {
                 libc::kill(-pid, libc::SIGKILL);
             }

@@ -229,6 +229,7 @@ pub struct Options {
     pub diskstats: DeviceFilter,
     /// Paths or globs whose newest file the `file_age` collector reports.
     pub file_age_paths: Vec<String>,
+    pub file_age_interval: Duration,
     pub filesystem: filesystem::Options,
     pub netclass: netclass::Options,
     pub netdev: DeviceFilter,
@@ -256,6 +257,7 @@ impl Default for Options {
                 exclude: Some(builtin_regex(diskstats::DEFAULT_EXCLUDE)),
             },
             file_age_paths: Vec::new(),
+            file_age_interval: file_age::DEFAULT_INTERVAL,
             filesystem: filesystem::Options::default(),
             netclass: netclass::Options::default(),
             netdev: DeviceFilter::default(),
@@ -328,7 +330,7 @@ pub const ALL: &[Spec] = &[
     Spec {
         name: "file_age",
         default_enabled: false,
-        help: "newest modification time, count and size of files matching --collector.file_age.path (backups)",
+        help: "newest modification time, count and size of files matching --collector.file_age.path (backups), in the background",
         build: |o| Box::new(file_age::FileAge::new(o)),
     },
     Spec {

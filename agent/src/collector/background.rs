@@ -38,6 +38,9 @@ impl Output {
     }
 }
 
+/// How much of a tool's stderr is kept for error messages.
+const STDERR_KEPT: usize = 64 * 1024;
+
 /// Runs `program args` with `timeout`; stdin is closed. A missing program is one clear error
 /// naming the flag that sets it.
 pub fn run(program: &Path, args: &[String], timeout: Duration, flag: &str) -> Result<Output> {
@@ -62,11 +65,15 @@ pub fn run(program: &Path, args: &[String], timeout: Duration, flag: &str) -> Re
     // Pipes are drained on their own threads (a chatty tool would otherwise block on a full
     // pipe); they end when every process of the group has closed them.
     let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(e) = stderr.as_mut() {
-            let _ = e.take(64 * 1024).read_to_end(&mut buf);
+        // Read to the end (a tool blocked on a full stderr pipe would hang), keep the start.
+        let mut kept = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Some(Ok(n @ 1..)) = stderr.as_mut().map(|e| e.read(&mut chunk)) {
+            if kept.len() < STDERR_KEPT {
+                kept.extend_from_slice(&chunk[..n]);
+            }
         }
-        buf
+        kept
     });
     std::thread::spawn(move || {
         let mut buf = Vec::new();
@@ -271,6 +278,23 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn a_tool_chatty_on_stderr_does_not_block() {
+        // 1 MiB on stderr, far beyond a pipe's buffer, then a line on stdout.
+        let out = run(
+            Path::new("/bin/sh"),
+            &[
+                "-c".into(),
+                "head -c 1048576 /dev/zero >&2; echo done".into(),
+            ],
+            Duration::from_secs(10),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(out.stdout, b"done\n");
+        assert!((STDERR_KEPT..STDERR_KEPT + 4096).contains(&out.stderr.len()));
     }
 
     #[test]

@@ -25,7 +25,6 @@ use regex::Regex;
 use vigie_exposition::{Family, Kind, Labels, Sample};
 
 use super::{Collector, Error, Result};
-use crate::paths::Paths;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -66,16 +65,12 @@ pub struct Cgroup {
 impl Cgroup {
     pub fn new(o: &super::Options) -> Cgroup {
         Cgroup {
-            root: cgroup_root(&o.paths),
+            root: o.paths.sys("fs/cgroup"),
             options: o.cgroup.clone(),
             warned: AtomicBool::new(false),
             listing: Mutex::new(None),
         }
     }
-}
-
-fn cgroup_root(paths: &Paths) -> PathBuf {
-    paths.sys("fs/cgroup")
 }
 
 /// What the path says about a cgroup.
@@ -127,37 +122,29 @@ fn looks_like_uid(s: &str) -> bool {
         })
 }
 
-/// Reads a small file of an open cgroup directory into `buf`; `false` when it is absent
-/// (controller not enabled, cgroup just removed). `openat` on the directory saves walking the
-/// whole path again for each file, and a plain `read` the `statx` + `lseek` that
-/// `read_to_string` adds: syscalls are most of this collector's cost.
-fn read_into(dir: &File, name: &str, buf: &mut String) -> bool {
+/// Reads a small file of an open cgroup directory into `buf` (reused across files and
+/// cgroups); `None` when it is absent (controller not enabled, cgroup just removed). `openat` on
+/// the directory saves walking the whole path again for each file, and a plain `read` the
+/// `statx` + `lseek` that `read_to_string` adds: syscalls are most of this collector's cost.
+fn read_into<'a>(dir: &File, name: &str, buf: &'a mut Vec<u8>) -> Option<&'a str> {
     buf.clear();
-    let Ok(fd) = nix::fcntl::openat(
+    let fd = nix::fcntl::openat(
         dir,
         name,
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
-    ) else {
-        return false;
-    };
+    )
+    .ok()?;
     let mut file = File::from(fd);
-    let mut bytes = [0u8; 4096];
-    let mut text = Vec::new();
+    let mut chunk = [0u8; 4096];
     loop {
-        match file.read(&mut bytes) {
+        match file.read(&mut chunk) {
             Ok(0) => break,
-            Ok(n) => text.extend_from_slice(&bytes[..n]),
-            Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return None,
         }
     }
-    match String::from_utf8(text) {
-        Ok(t) => {
-            *buf = t;
-            true
-        }
-        Err(_) => false,
-    }
+    std::str::from_utf8(buf).ok()
 }
 
 /// `key value` lines (cpu.stat, memory.events).
@@ -323,7 +310,7 @@ impl Collector for Cgroup {
         for f in &mut families {
             f.samples.reserve(current.cgroups.len());
         }
-        let mut buf = String::with_capacity(1024);
+        let mut buf = Vec::with_capacity(1024);
         let mut gone = false;
         for (dir, labels) in &current.cgroups {
             gone |= !read_cgroup(dir, labels, &mut buf, &mut families);
@@ -353,7 +340,7 @@ impl Collector for Cgroup {
 }
 
 /// Reads one cgroup's files into the families; `false` when the cgroup is gone.
-fn read_cgroup(dir: &Path, labels: &Labels, buf: &mut String, families: &mut [Family]) -> bool {
+fn read_cgroup(dir: &Path, labels: &Labels, buf: &mut Vec<u8>, families: &mut [Family]) -> bool {
     let mut push = |i: usize, v: f64| {
         families[i].samples.push(Sample::new(labels.clone(), v));
     };
@@ -361,32 +348,26 @@ fn read_cgroup(dir: &Path, labels: &Labels, buf: &mut String, families: &mut [Fa
         return false;
     };
     let dir = &dir;
-    if !read_into(dir, "cpu.stat", buf) {
+    let Some(cpu) = read_into(dir, "cpu.stat", buf) else {
         return true;
-    }
-    if let Some(v) = keyed(buf, "usage_usec") {
+    };
+    if let Some(v) = keyed(cpu, "usage_usec") {
         push(0, v / 1e6);
     }
     for (i, file) in [(1, "memory.current"), (2, "memory.peak"), (3, "memory.max")] {
-        if read_into(dir, file, buf)
-            && let Some(v) = single(buf)
-        {
+        if let Some(v) = read_into(dir, file, buf).and_then(single) {
             push(i, v);
         }
     }
-    if read_into(dir, "memory.events", buf)
-        && let Some(v) = keyed(buf, "oom_kill")
-    {
+    if let Some(v) = read_into(dir, "memory.events", buf).and_then(|t| keyed(t, "oom_kill")) {
         push(4, v);
     }
-    if read_into(dir, "io.stat", buf) {
-        let [read, written] = io_bytes(buf);
+    if let Some(io) = read_into(dir, "io.stat", buf) {
+        let [read, written] = io_bytes(io);
         push(5, read);
         push(6, written);
     }
-    if read_into(dir, "pids.current", buf)
-        && let Some(v) = single(buf)
-    {
+    if let Some(v) = read_into(dir, "pids.current", buf).and_then(single) {
         push(7, v);
     }
     true

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod collector;
+pub mod glob;
 pub mod logs;
 pub mod paths;
 pub mod selfmetrics;

@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use globset::{GlobBuilder, GlobMatcher};
@@ -47,31 +47,12 @@ fn compile(text: &str) -> std::result::Result<Pattern, String> {
         .build()
         .map_err(|e| format!("{text:?}: {e}"))?
         .compile_matcher();
-    let mut base = PathBuf::from("/");
-    let mut rest = Vec::new();
-    let mut in_glob = false;
-    for c in Path::new(text).components() {
-        let Component::Normal(part) = c else {
-            continue;
-        };
-        let part = part.to_string_lossy();
-        if !in_glob && !part.contains(['*', '?', '[', '{']) {
-            base.push(part.as_ref());
-        } else {
-            in_glob = true;
-            rest.push(part.into_owned());
-        }
-    }
-    let depth = if rest.iter().any(|p| p.contains("**")) {
-        None
-    } else {
-        Some(rest.len())
-    };
+    let split = crate::glob::split(text);
     Ok(Pattern {
         text: text.to_string(),
-        base,
+        base: split.base,
         matcher,
-        depth,
+        depth: (!split.recursive).then_some(split.depth),
     })
 }
 

@@ -80,22 +80,12 @@ impl PathGlob {
         let matcher = Glob::new(pattern)
             .map_err(|e| format!("__path__ {pattern:?}: {e}"))?
             .compile_matcher();
-        let p = Path::new(pattern);
-        let mut base = PathBuf::new();
-        let mut depth = 0;
-        let mut recursive = false;
-        let mut in_glob = false;
-        for c in p.components() {
-            let s = c.as_os_str().to_string_lossy();
-            if !in_glob && !s.contains(['*', '?', '[', '{']) {
-                base.push(c);
-            } else {
-                in_glob = true;
-                depth += 1;
-                recursive |= s.contains("**");
-            }
-        }
-        if !in_glob {
+        let crate::glob::Split {
+            base,
+            depth,
+            recursive,
+        } = crate::glob::split(pattern);
+        if depth == 0 {
             // A plain path: its directory is listed, the name matched exactly.
             let parent = base.parent().map(Path::to_path_buf).unwrap_or_default();
             return Ok(PathGlob {

@@ -3,7 +3,7 @@
 //! (PyPI), and the router configuration the ConfigMap carries through `vigie-router check config`
 //! with the repository's rules.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use vigie_e2e::{bin, peer, root};
@@ -20,6 +20,18 @@ fn block(manifest: &str, key: &str) -> String {
         .map(|l| l.get(indent..).unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Runs a checker and fails the test with its output unless it exits 0.
+fn succeeds(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -45,17 +57,21 @@ fn systemd_units_verify_without_warnings() {
         std::fs::write(&unit, text).unwrap();
         units.push(unit);
     }
-    let out = Command::new(analyze)
-        .arg("verify")
-        .args(&units)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "systemd-analyze verify: {}\n{stderr}",
-        out.status
-    );
+    // Any warning (an unknown key, a bad value) is a failure, not just a non-zero exit.
+    let verify = |units: &[PathBuf]| {
+        let out = Command::new(&analyze)
+            .arg("verify")
+            .args(units)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "systemd-analyze verify {units:?}: {}\n{stderr}",
+            out.status
+        );
+    };
+    verify(&units);
     // The smartctl drop-in is a [Service] fragment with known keys only.
     let dropin =
         std::fs::read_to_string(root().join("deploy/systemd/vigie-agent-smartctl.conf")).unwrap();
@@ -63,13 +79,7 @@ fn systemd_units_verify_without_warnings() {
     merged.push_str(&dropin);
     let unit = dir.path().join("with-smartctl.service");
     std::fs::write(&unit, merged).unwrap();
-    let out = Command::new(peer(&["systemd-analyze"], "systemd").unwrap())
-        .arg("verify")
-        .arg(&unit)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.trim().is_empty(), "drop-in: {stderr}");
+    verify(&[unit]);
 }
 
 #[test]
@@ -85,16 +95,10 @@ fn kubernetes_manifests_validate_strictly() {
         .collect();
     files.sort();
     assert!(files.len() >= 2, "{files:?}");
-    let out = Command::new(validate)
-        .args(["--strict", "--quiet"])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubernetes-validate: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(validate)
+            .args(["--strict", "--quiet"])
+            .args(&files),
     );
 }
 
@@ -116,16 +120,10 @@ fn the_router_configmap_is_a_valid_configuration_with_the_shipped_rules() {
     assert!(config.contains("route:"), "{config}");
     let file = dir.path().join("vigie-router.yml");
     std::fs::write(&file, config).unwrap();
-    let out = Command::new(bin("vigie-router"))
-        .args(["check", "config"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(bin("vigie-router"))
+            .args(["check", "config"])
+            .arg(&file),
     );
     assert!(Path::new(&root().join("deploy/container/Containerfile")).is_file());
 }

@@ -389,59 +389,60 @@ fn nvme(set: &mut FamilySet, d: &str, v: &Value) {
     let Some(log) = v.get("nvme_smart_health_information_log") else {
         return;
     };
-    for (field, name, help) in [
+    for (field, name, help, scale) in [
         (
             "percentage_used",
             "smartctl_device_percentage_used",
             "Device write percentage used",
+            1.0,
         ),
         (
             "available_spare",
             "smartctl_device_available_spare",
             "Normalized percentage (0 to 100%) of the remaining spare capacity available",
+            1.0,
         ),
         (
             "available_spare_threshold",
             "smartctl_device_available_spare_threshold",
             "When the Available Spare falls below the threshold indicated in this field, an asynchronous event completion may occur. The value is indicated as a normalized percentage (0 to 100%)",
+            1.0,
         ),
         (
             "critical_warning",
             "smartctl_device_critical_warning",
             "This field indicates critical warnings for the state of the controller",
+            1.0,
         ),
         (
             "media_errors",
             "smartctl_device_media_errors",
             "Contains the number of occurrences where the controller detected an unrecovered data integrity error. Errors such as uncorrectable ECC, CRC checksum failure, or LBA tag mismatch are included in this field",
+            1.0,
         ),
         (
             "num_err_log_entries",
             "smartctl_device_num_err_log_entries",
             "Contains the number of Error Information log entries over the life of the controller",
+            1.0,
         ),
-    ] {
-        if let Some(x) = num(log, field) {
-            set.family(name, help, Kind::Gauge)
-                .push(&[("device", d)], x);
-        }
-    }
-    // NVMe counts data in units of 1,000 512-byte blocks, whatever the LBA size.
-    for (field, name, help) in [
+        // NVMe counts data in units of 1,000 512-byte blocks, whatever the LBA size.
         (
             "data_units_read",
             "smartctl_device_bytes_read",
             "Bytes read from the device (NVMe data units × 512,000)",
+            512_000.0,
         ),
         (
             "data_units_written",
             "smartctl_device_bytes_written",
             "Bytes written to the device (NVMe data units × 512,000)",
+            512_000.0,
         ),
     ] {
         if let Some(x) = num(log, field) {
             set.family(name, help, Kind::Gauge)
-                .push(&[("device", d)], x * 512_000.0);
+                .push(&[("device", d)], x * scale);
         }
     }
 }

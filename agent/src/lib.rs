@@ -6,4 +6,5 @@ pub mod glob;
 pub mod logs;
 pub mod paths;
 pub mod selfmetrics;
+pub mod serve;
 pub mod web;

@@ -18,7 +18,7 @@ use crate::notify::template::{Builder, Templates};
 use crate::notify::webhook::Webhook;
 use crate::notify::{
     BuildCtx, Globals, Integration, Receiver, discord, email, freemobile, googlechat, matrix,
-    mattermost, msteamsv2, ovh, slack, sms, telegram, throttle, twilio, vonage,
+    mattermost, msteamsv2, outbox, ovh, slack, sms, telegram, throttle, twilio, vonage,
 };
 use crate::timeinterval::{RawNamed, TimeInterval};
 
@@ -121,6 +121,9 @@ pub struct RawReceiver {
     pub sms_configs: Vec<sms::RawGateway>,
     #[serde(default)]
     pub email_configs: Vec<email::RawEmail>,
+    /// Vigie: a file and the console, for a node with no channel yet.
+    #[serde(default)]
+    pub outbox_configs: Vec<outbox::RawOutbox>,
     pub pagerduty_configs: Option<IgnoredAny>,
     pub opsgenie_configs: Option<IgnoredAny>,
     pub victorops_configs: Option<IgnoredAny>,
@@ -134,7 +137,7 @@ pub struct RawReceiver {
     pub incidentio_configs: Option<IgnoredAny>,
 }
 
-const SUPPORTED: &str = "webhook, email, slack, mattermost, msteamsv2, discord, telegram, matrix, googlechat, twilio, ovh, vonage, freemobile, sms";
+const SUPPORTED: &str = "webhook, email, slack, mattermost, msteamsv2, discord, telegram, matrix, googlechat, twilio, ovh, vonage, freemobile, sms, outbox";
 
 impl RawReceiver {
     fn unsupported(&self) -> Vec<&'static str> {
@@ -268,6 +271,12 @@ impl RawReceiver {
             freemobile::FreeMobile
         );
         each!(self.sms_configs, "sms", "sms_configs", sms::Gateway);
+        each!(
+            self.outbox_configs,
+            "outbox",
+            "outbox_configs",
+            outbox::Outbox
+        );
         out
     }
 }

@@ -55,6 +55,10 @@ pub struct CustomSeries {
     pub touched: Instant,
 }
 
+/// Drop reasons of the shipper itself (not of a configured stage): too long for Loki, and
+/// Loki's permanent refusals.
+const ALWAYS_DROPPED: [&str; 4] = ["line_too_long", "rejected", "too_large", "undecodable"];
+
 impl Stats {
     pub fn drop_lines(&self, reason: &str, lines: u64, bytes: u64) {
         let mut d = self.dropped.lock().unwrap_or_else(|p| p.into_inner());
@@ -148,12 +152,20 @@ impl Stats {
             "Bytes of log lines dropped, by reason.",
             Kind::Counter,
         );
-        for (reason, (l, b)) in self
-            .dropped
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        // The shipper's own reasons are always there (at 0), so `increase()` in a rule or a
+        // dashboard sees the first drop; stage reasons appear when a stage first drops.
+        let mut dropped: BTreeMap<String, (u64, u64)> = ALWAYS_DROPPED
             .iter()
-        {
+            .map(|r| (r.to_string(), (0, 0)))
+            .collect();
+        dropped.extend(
+            self.dropped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(r, v)| (r.clone(), *v)),
+        );
+        for (reason, (l, b)) in &dropped {
             lines.push(&[("reason", reason)], *l as f64);
             bytes.push(&[("reason", reason)], *b as f64);
         }

@@ -227,6 +227,9 @@ impl Dispatcher {
                     .collect()
             })
             .unwrap_or_default();
+        if let Some(r) = &routing {
+            self.notify_metrics.initialize(&r.receivers);
+        }
         let all: Vec<Arc<Alert>> = st.alerts.iter().cloned().collect();
         for a in &all {
             st.inhibitor.observe(a);

@@ -29,12 +29,30 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Every configured integration and receiver starts at zero for every reason, as
+    /// Alertmanager initialises its counters: `rate()` and `increase()` see the first failure,
+    /// and dashboards and rules find the series before anything has gone wrong.
+    pub fn initialize(&self, receivers: &BTreeMap<String, super::Receiver>) {
+        let mut by = self.by.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, r) in receivers {
+            for i in &r.integrations {
+                let c = by.entry((i.name, name.clone())).or_default();
+                for reason in super::Reason::ALL {
+                    c.failed.entry(reason.as_str()).or_default();
+                }
+            }
+        }
+    }
+
     pub fn record(&self, integration: &'static str, receiver: &str, d: &Delivery, took: Duration) {
         let mut by = self.by.lock().unwrap_or_else(|p| p.into_inner());
         let c = by.entry((integration, receiver.to_string())).or_default();
         c.total += 1;
         if let Some((reason, _)) = &d.failure {
             *c.failed.entry(reason.as_str()).or_default() += 1;
+        }
+        for reason in super::Reason::ALL {
+            c.failed.entry(reason.as_str()).or_default();
         }
         let s = took.as_secs_f64();
         for (i, b) in BUCKETS.iter().enumerate() {

@@ -13,6 +13,7 @@ pub mod matrix;
 pub mod mattermost;
 pub mod metrics;
 pub mod msteamsv2;
+pub mod outbox;
 pub mod ovh;
 pub mod slack;
 pub mod sms;
@@ -235,6 +236,18 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 9] = [
+        Reason::Transport,
+        Reason::RateLimited,
+        Reason::ServerError,
+        Reason::ClientError,
+        Reason::Auth,
+        Reason::Partial,
+        Reason::Render,
+        Reason::WaitTooLong,
+        Reason::Limited,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Transport => "transport",

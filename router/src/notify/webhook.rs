@@ -64,34 +64,7 @@ impl Webhook {
 
     /// The request body, as Alertmanager 0.25 writes it (ending in a newline like Go's encoder).
     pub fn body(&self, data: &Data) -> Vec<u8> {
-        self.page_body(data, None, None)
-    }
-
-    fn page_body(
-        &self,
-        data: &Data,
-        contact: Option<&crate::oncall::Contact>,
-        ack_url: Option<&str>,
-    ) -> Vec<u8> {
-        let mut data_ref = std::borrow::Cow::Borrowed(data);
-        let mut truncated = 0;
-        if self.max_alerts > 0 && data.alerts.len() > self.max_alerts {
-            truncated = data.alerts.len() - self.max_alerts;
-            data_ref.to_mut().alerts.truncate(self.max_alerts);
-        }
-        let mut out = serde_json::to_vec(&Body {
-            data: &data_ref,
-            version: "4",
-            group_key: &data.group_key,
-            truncated_alerts: truncated,
-            contact: contact.map(|c| {
-                serde_json::json!({"name": c.name, "phone": c.phone, "email": c.email, "chat": c.chat})
-            }),
-            ack_url,
-        })
-        .unwrap_or_default();
-        out.push(b'\n');
-        out
+        payload(data, self.max_alerts, None, None)
     }
 
     async fn send(&self, n: &Notification<'_>) -> Outcome {
@@ -113,7 +86,7 @@ impl Webhook {
             .http
             .request(reqwest::Method::POST, &url)
             .header("Content-Type", "application/json")
-            .body(self.page_body(data, n.contact, n.ack_url));
+            .body(payload(data, self.max_alerts, n.contact, n.ack_url));
         match http::send(req).await {
             Ok(r) => http::classify(&r, None),
             Err(o) => o,
@@ -125,4 +98,33 @@ impl Notifier for Webhook {
     fn notify<'a>(&'a self, n: &'a Notification<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.send(n))
     }
+}
+
+/// Alertmanager's webhook JSON for `data`, at most `max_alerts` alerts (0: all), newline-ended;
+/// on an on-call page, who is paged and the acknowledgement link.
+pub fn payload(
+    data: &Data,
+    max_alerts: usize,
+    contact: Option<&crate::oncall::Contact>,
+    ack_url: Option<&str>,
+) -> Vec<u8> {
+    let mut data_ref = std::borrow::Cow::Borrowed(data);
+    let mut truncated = 0;
+    if max_alerts > 0 && data.alerts.len() > max_alerts {
+        truncated = data.alerts.len() - max_alerts;
+        data_ref.to_mut().alerts.truncate(max_alerts);
+    }
+    let mut out = serde_json::to_vec(&Body {
+        data: &data_ref,
+        version: "4",
+        group_key: &data.group_key,
+        truncated_alerts: truncated,
+        contact: contact.map(|c| {
+            serde_json::json!({"name": c.name, "phone": c.phone, "email": c.email, "chat": c.chat})
+        }),
+        ack_url,
+    })
+    .unwrap_or_default();
+    out.push(b'\n');
+    out
 }

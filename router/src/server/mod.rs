@@ -540,6 +540,27 @@ fn watched_files(shared: &Shared) -> Vec<PathBuf> {
 
 /// Runs the router until SIGINT/SIGTERM.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
+    run_until(opts, shutdown_signal()).await
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Runs the router until `shutdown` completes, then stops the evaluation and dispatch tasks and
+/// saves the rule state.
+pub async fn run_until(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.storage_path)
         .with_context(|| format!("creating --storage.path {}", opts.storage_path.display()))?;
     let cfg = Config::load(&opts.config_file).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -620,10 +641,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     });
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        _ = shutdown => {}
         r = server => { r??; }
     }
     lock(&tasks).stop();

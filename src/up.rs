@@ -23,6 +23,31 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::nodeconfig::{NodeConfig, local_target};
 
+/// The manual's other sections, after the options in `--help`.
+const MANUAL: &str = "\
+Examples:
+  cargo run --release -- up
+      From the repository: this node, the rules in rules/, state in ./data.
+  vigie up --data.path=/var/lib/vigie --agent.listen-address=:9100 --router.listen-address=:9093
+      Every interface, state elsewhere.
+  vigie up --config.file=vigie.yml
+      A copy of DATA/vigie.yml with a Slack, mail or SMS receiver added.
+
+Files (under --data.path):
+  vigie.yml       the generated router configuration (rewritten at every start)
+  outbox.jsonl    one JSON line per notification: title, text, the webhook body
+  textfile/       *.prom files served with the node's metrics (the agent's textfile directory)
+  router/         alert state, silences and notification log
+
+Signals:
+  SIGINT (Ctrl-C), SIGTERM   stop both parts; the next start resumes from DATA
+
+Exit status:
+  0 stopped by a signal; 1 could not start or a part failed (the message says which); 2 a bad flag
+
+See also:
+  vigie-agent --help and vigie-router --help: each part on its own, with every option.";
+
 pub fn command() -> Command {
     Command::new("up")
         .about("Run the agent and the router of this node together")
@@ -36,11 +61,7 @@ pub fn command() -> Command {
              *.prom files the agent serves, and the router's alert state (router/). Ctrl-C or \
              SIGTERM stops both cleanly; the next start resumes where this one left off.",
         )
-        .after_help(
-            "Examples:\n  cargo run --release -- up\n  vigie up --data.path /var/lib/vigie \
-             --agent.listen-address :9100 --router.listen-address :9093\n  vigie up \
-             --config.file my-router.yml   # a copy of DATA/vigie.yml with a Slack receiver",
-        )
+        .after_long_help(MANUAL)
         .arg(
             Arg::new("data.path")
                 .long("data.path")

@@ -172,6 +172,42 @@ fn bool_pair(name: &'static str, help: String) -> [Arg; 2] {
     ]
 }
 
+/// The manual's other sections, after the options in `--help`.
+const MANUAL: &str = "\
+Examples:
+  vigie-agent
+      node_exporter's defaults: every default collector on :9100/metrics.
+  vigie-agent --collector.textfile.directory=/var/lib/vigie-agent/textfile \\
+      --collector.smartctl --collector.file_age.path='/mnt/nas/backup/*'
+      Also serve scripts' *.prom files, drive health and the age of the newest backup.
+  vigie-agent --config.file=/etc/vigie/logs.yaml --config.expand-env
+      Also ship log files and the journal to Loki (Promtail's configuration format).
+  curl 'localhost:9100/metrics?collect[]=cpu&collect[]=meminfo'
+      One scrape of two collectors only (exclude[]=NAME leaves some out).
+
+Endpoints:
+  /metrics     text format 0.0.4, or OpenMetrics 1.0 when the scraper asks; gzip when asked
+  /-/healthy   200 while the process runs
+  /-/ready     200 once listening
+  /            a landing page with a link to the metrics
+
+Files:
+  --web.config.file   TLS and basic auth in the exporter toolkit's YAML; re-read on change
+  --config.file       log shipping in Promtail's YAML; positions and spool where it says
+  Every key of both is in docs/configuration.md; every flag in docs/cli.md.
+
+Signals:
+  SIGINT, SIGTERM     stop: HTTP stops, read log lines reach the spool, positions are saved
+
+Exit status:
+  0   stopped by a signal
+  1   could not start (a bad configuration file, an address in use)
+  2   a bad flag or flag value (named in the message)
+
+See also:
+  vigie-router --help, vigie up --help; node_exporter's and Promtail's documentation for the
+  metric names and configuration keys the agent shares with them.";
+
 pub fn command() -> Command {
     let mut cmd = Command::new("vigie-agent")
         .version(crate::selfmetrics::VERSION)
@@ -182,8 +218,10 @@ pub fn command() -> Command {
              dashboards and alert rules keep working. Each collector runs with a deadline: a hung \
              mount or driver reports node_scrape_collector_success 0 instead of stalling the scrape.",
         )
+        .after_long_help(MANUAL)
         .disable_version_flag(true)
         .arg(Arg::new("version").long("version").action(ArgAction::Version).help("Print the version and exit"))
+        .next_help_heading("Web and log shipping")
         .arg(value("web.listen-address", "Addresses on which to expose metrics and web interface (repeatable)", Some(":9100")).action(ArgAction::Append))
         .arg(value("web.telemetry-path", "Path under which to expose metrics", Some("/metrics")))
         .arg(value("web.config.file", "Path to a configuration file that can enable TLS or authentication (exporter toolkit format)", None))
@@ -191,10 +229,12 @@ pub fn command() -> Command {
         .arg(flag("config.expand-env", "Expand ${VAR} and ${VAR:-default} in --config.file from the environment"))
         .arg(flag("web.disable-exporter-metrics", "Exclude the agent's own vigie_* metrics"))
         .arg(value("web.max-requests", "Maximum number of parallel scrape requests; 0 disables the limit", Some("40")))
+        .next_help_heading("Host paths (read the host from a container)")
         .arg(value("path.procfs", "procfs mountpoint", Some("/proc")))
         .arg(value("path.sysfs", "sysfs mountpoint", Some("/sys")))
         .arg(value("path.rootfs", "rootfs mountpoint", Some("/")))
         .arg(value("path.udev.data", "udev data path", Some("/run/udev/data")))
+        .next_help_heading("Collector options")
         .arg(flag("collector.disable-defaults", "Set all collectors to disabled by default"))
         .arg(value("collector.timeout", "Deadline for one collector in one scrape (vigie extension)", Some("10s")))
         .arg(value("collector.cpu.info.flags-include", "Filter the `flags` field in cpuInfo with a value that must be a regular expression", None))
@@ -232,16 +272,19 @@ pub fn command() -> Command {
         .arg(value("collector.systemd.unit-exclude", "Regexp of systemd units to exclude. Units must both match include and not match exclude to be included", Some(systemd::DEFAULT_UNIT_EXCLUDE)).alias("collector.systemd.unit-blacklist"))
         .arg(value("collector.file_age.path", "Absolute path or glob (/mnt/nas/backup/*.tar.gz, /srv/dumps/**) whose newest file, count and size are reported (repeatable)", None).action(ArgAction::Append))
         .arg(value("collector.file_age.interval", "How often the file_age paths are walked, in the background", Some("1m")))
+        .next_help_heading("Logging")
         .arg(value("log.level", "Only log messages with the given severity or above: debug, info, warn, error", Some("info")))
         .arg(value("log.format", "Output format of log messages: logfmt", Some("logfmt")));
-    for [on, off] in [
-        bool_pair("collector.cpu.guest", "Enables metric node_cpu_guest_seconds_total (default: enabled)".into()),
-        bool_pair("web.openmetrics", "Offer OpenMetrics 1.0 to scrapers that ask for it; --no-web.openmetrics serves text 0.0.4 only, as node_exporter does (default: enabled)".into()),
-        bool_pair("collector.netdev.netlink", "Use netlink to gather stats instead of /proc/net/dev (default: enabled)".into()),
-        bool_pair("collector.netclass.netlink", "Use netlink for most netclass attributes instead of reading every sysfs file (default: enabled)".into()),
+    for (heading, [on, off]) in [
+        ("Collector options", bool_pair("collector.cpu.guest", "Enables metric node_cpu_guest_seconds_total (default: enabled)".into())),
+        ("Web and log shipping", bool_pair("web.openmetrics", "Offer OpenMetrics 1.0 to scrapers that ask for it; --no-web.openmetrics serves text 0.0.4 only, as node_exporter does (default: enabled)".into())),
+        ("Collector options", bool_pair("collector.netdev.netlink", "Use netlink to gather stats instead of /proc/net/dev (default: enabled)".into())),
+        ("Collector options", bool_pair("collector.netclass.netlink", "Use netlink for most netclass attributes instead of reading every sysfs file (default: enabled)".into())),
     ] {
-        cmd = cmd.arg(on).arg(off);
+        cmd = cmd.arg(on.help_heading(heading)).arg(off);
     }
+    cmd = cmd
+        .next_help_heading("Collectors (--collector.NAME enables, --no-collector.NAME disables)");
     for spec in collector::ALL {
         let name: &'static str = Box::leak(format!("collector.{}", spec.name).into_boxed_str());
         let state = if spec.default_enabled {

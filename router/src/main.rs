@@ -19,14 +19,72 @@ fn files_arg() -> Arg {
         .value_name("FILE")
 }
 
+/// The manual's other sections, after the commands in `--help`.
+const MANUAL: &str = "\
+Examples:
+  vigie-router run --config.file=/etc/vigie/router.yml --storage.path=/var/lib/vigie-router
+      Evaluate the rule files and route the alerts (an alertmanager.yml works as it is).
+  vigie-router check config /etc/vigie/router.yml
+      What promtool check config and amtool check-config say, in one.
+  vigie-router test rules rules/tests/*.yml
+      promtool's rule unit tests, unchanged.
+  vigie-router test routes --config /etc/vigie/router.yml severity=critical team=db
+      Which receivers an alert with these labels reaches.
+  vigie-router oncall who primary --at 2026-12-24T23:00:00+01:00
+      Who is on call then, and the next hand-off.
+
+Exit status:
+  run: 0 stopped by a signal, 1 could not start (the configuration is named with its error).
+  check, test: 0 success, 1 a failure (promtool's and amtool's codes; check rules
+  --lint-fatal: 3 on lint findings), 2 a usage error.
+
+Files:
+  --config.file    Prometheus' keys (global, rule_files, scrape_configs, alerting) and
+                   Alertmanager's (route, receivers, inhibit_rules, time_intervals, templates)
+                   side by side, plus Vigie's remote_query and oncall: docs/configuration.md.
+  --storage.path   state.redb (alerts, silences, notification log), alerts.json (rule state).
+
+See also:
+  vigie-router run --help, vigie-agent --help, vigie up --help; Prometheus' and Alertmanager's
+  documentation for the keys and semantics the router shares with them.";
+
+const RUN_MANUAL: &str = "\
+Endpoints:
+  /ui/                               alerts by group, silences, routing tester, on-call, status
+  /api/v2/...                        Alertmanager's API v2 (alerts, groups, silences, status,
+                                     receivers): Prometheus, Loki rulers, Grafana and amtool
+  /api/v1/query, query_range, series, labels, label/NAME/values
+                                     Prometheus' query API over the embedded store
+  /api/v1/rules, alerts, targets     Prometheus' rule and target views
+  /api/v1/notifications              the last deliveries with every try's answer
+  /metrics, /-/healthy, /-/ready, /-/reload (POST)
+
+Signals:
+  SIGHUP           reload the configuration and rule files (so do POST /-/reload and any change
+                   to those files); a broken file keeps the previous configuration running
+  SIGINT, SIGTERM  stop: rule state is saved, alerts and silences are already on disk
+
+Exit status:
+  0 stopped by a signal; 1 could not start (the error names the file, line and key); 2 a bad flag.";
+
 fn command() -> Command {
     Command::new("vigie-router")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Evaluates Prometheus rule files and routes alerts")
+        .long_about(
+            "vigie-router evaluates Prometheus rule files, against its own embedded store (it \
+             scrapes the targets itself) or a Prometheus-compatible query API, and routes the \
+             alerts as Alertmanager does — routing tree, grouping, inhibition, silences, time \
+             intervals, Alertmanager's API v2 — to chat, mail and SMS, with on-call schedules, \
+             acknowledgement and escalation. Alerts, silences and the notification log are on \
+             disk before the API answers: a restart loses nothing and re-sends nothing.",
+        )
+        .after_long_help(MANUAL)
         .subcommand_required(true)
         .subcommand(
             Command::new("run")
                 .about("Run the router: scrape, evaluate rules, serve the APIs")
+                .after_long_help(RUN_MANUAL)
                 .arg(
                     Arg::new("config.file")
                         .long("config.file")
@@ -65,7 +123,7 @@ fn command() -> Command {
         )
         .subcommand(
             Command::new("check")
-                .about("Check rule files")
+                .about("Check configuration and rule files")
                 .subcommand_required(true)
                 .subcommand(
                     Command::new("config")

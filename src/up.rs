@@ -17,9 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use tokio::sync::watch;
-use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::filter::LevelFilter;
 
 use crate::nodeconfig::{NodeConfig, local_target};
 
@@ -177,20 +175,7 @@ pub fn main(m: &ArgMatches) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        )
-        .with(
-            Targets::new()
-                .with_default(LevelFilter::WARN.min(up.log_level))
-                .with_target("vigie", up.log_level)
-                .with_target("vigie_agent", up.log_level)
-                .with_target("vigie_router", up.log_level),
-        )
-        .init();
+    vigie_agent::serve::init_logging(up.log_level, &["vigie", "vigie_agent", "vigie_router"]);
     // Two malloc arenas rather than one per thread, as each binary on its own.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator tunables; called before any other thread exists.

@@ -1,9 +1,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::filter::LevelFilter;
 use vigie_agent::{cli, serve};
 
 fn main() -> ExitCode {
@@ -18,19 +16,7 @@ fn main() -> ExitCode {
         "error" => LevelFilter::ERROR,
         _ => LevelFilter::INFO,
     };
-    // Our own events at --log.level, dependencies' only from warn up.
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        )
-        .with(
-            Targets::new()
-                .with_default(LevelFilter::WARN.min(level))
-                .with_target("vigie_agent", level),
-        )
-        .init();
+    serve::init_logging(level, &["vigie_agent"]);
     // One thread serves HTTP (like node_exporter's GOMAXPROCS=1); collectors run on the blocking
     // pool, whose threads are kept between scrapes so a scrape never pays for thread creation.
     let runtime = tokio::runtime::Builder::new_current_thread()

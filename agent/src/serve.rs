@@ -9,11 +9,32 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
 use crate::cli::Cli;
 use crate::collector::Collectors;
 use crate::selfmetrics;
 use crate::web::reload::{WebRuntime, WebSettings};
 use crate::web::{self, AppState};
+
+/// Logs to standard error: `targets` (our crates) at `level`, dependencies only from warn up;
+/// colours only on a terminal.
+pub fn init_logging(level: LevelFilter, targets: &[&str]) {
+    let mut filter = Targets::new().with_default(LevelFilter::WARN.min(level));
+    for t in targets {
+        filter = filter.with_target(*t, level);
+    }
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(filter)
+        .init();
+}
 
 /// `:9100` means every interface, as in Go.
 pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {

@@ -114,6 +114,45 @@ impl Drop for Proc {
     }
 }
 
+/// `vigie up` run from the repository root as the README runs it, with 1 s scrape, group wait
+/// and group interval; stderr in `DIR/NAME.log` (the `Proc`'s log), stdout (the banner and the
+/// console outbox) in the returned file.
+pub fn start_up(
+    dir: &Path,
+    name: &str,
+    data: &Path,
+    ports: (u16, u16),
+    extra: &[String],
+) -> (Proc, PathBuf) {
+    let stdout = dir.join(format!("{name}.stdout"));
+    let stderr = dir.join(format!("{name}.log"));
+    let child = Command::new(bin("vigie"))
+        .args([
+            "up".to_string(),
+            format!("--data.path={}", data.display()),
+            format!("--agent.listen-address=127.0.0.1:{}", ports.0),
+            format!("--router.listen-address=127.0.0.1:{}", ports.1),
+            "--scrape.interval=1s".into(),
+            "--route.group-wait=1s".into(),
+            "--route.group-interval=1s".into(),
+        ])
+        .args(extra)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("start vigie up");
+    (
+        Proc {
+            child,
+            name: name.into(),
+            log: stderr,
+        },
+        stdout,
+    )
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

@@ -8,14 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, VectorSelector};
 use serde_json::Value;
 use vigie_e2e::loki::LokiDouble;
-use vigie_e2e::{Proc, bin, free_port, get, root, wait_for, wait_http};
+use vigie_e2e::{Proc, bin, free_port, get, root, start_up, wait_for, wait_http};
 
 fn dashboards() -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = Vec::new();
@@ -514,28 +513,13 @@ fn every_promql_metric_and_label_is_in_a_live_store() {
     )
     .expect("logs config");
     let (agent, router) = (free_port(), free_port());
-    let child = Command::new(bin("vigie"))
-        .args([
-            "up".to_string(),
-            format!("--data.path={}", data.display()),
-            format!("--agent.listen-address=127.0.0.1:{agent}"),
-            format!("--router.listen-address=127.0.0.1:{router}"),
-            format!("--agent.config.file={}", logs_cfg.display()),
-            "--scrape.interval=1s".into(),
-            "--route.group-wait=1s".into(),
-            "--route.group-interval=1s".into(),
-        ])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("up.log")).expect("log"))
-        .spawn()
-        .expect("start vigie up");
-    let mut up = Proc {
-        child,
-        name: "vigie up".into(),
-        log: dir.path().join("up.log"),
-    };
+    let (mut up, _) = start_up(
+        dir.path(),
+        "up",
+        &data,
+        (agent, router),
+        &[format!("--agent.config.file={}", logs_cfg.display())],
+    );
     wait_http(&mut up, router, "/-/ready");
 
     // The storage collectors on fixtures: mdstat and cgroup v2 trees, stub smartctl, ceph and

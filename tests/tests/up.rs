@@ -3,41 +3,12 @@
 //! rule, the notification reaches the outbox (file and console), then its resolution; Ctrl-C stops
 //! both parts cleanly and a restart on the same directory re-sends nothing.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use vigie_e2e::{Proc, bin, check_webhook_body, free_port, get, root, wait_for, wait_http};
-
-fn start_up(data: &Path, logs: &Path, name: &str, agent: u16, router: u16) -> (Proc, PathBuf) {
-    let stdout = logs.join(format!("{name}.stdout"));
-    let stderr = logs.join(format!("{name}.log"));
-    let child = Command::new(bin("vigie"))
-        .args([
-            "up".to_string(),
-            format!("--data.path={}", data.display()),
-            format!("--agent.listen-address=127.0.0.1:{agent}"),
-            format!("--router.listen-address=127.0.0.1:{router}"),
-            "--scrape.interval=1s".into(),
-            "--route.group-wait=1s".into(),
-            "--route.group-interval=1s".into(),
-        ])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout).expect("stdout file"))
-        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-        .spawn()
-        .expect("start vigie up");
-    (
-        Proc {
-            child,
-            name: name.into(),
-            log: stderr,
-        },
-        stdout,
-    )
-}
+use vigie_e2e::{Proc, check_webhook_body, free_port, get, root, start_up, wait_for, wait_http};
 
 /// Writes a `*.prom` file the way the README tells backup scripts to: a temporary file, then a
 /// rename, so the agent never serves half a file.
@@ -97,7 +68,7 @@ fn up_serves_evaluates_and_notifies_through_the_outbox() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let (agent, router) = (free_port(), free_port());
-    let (mut up, stdout) = start_up(&data, dir.path(), "up", agent, router);
+    let (mut up, stdout) = start_up(dir.path(), "up", &data, (agent, router), &[]);
     wait_http(&mut up, agent, "/metrics");
     wait_http(&mut up, router, "/-/ready");
 
@@ -229,7 +200,7 @@ fn up_serves_evaluates_and_notifies_through_the_outbox() {
     // A restart on the same data directory resumes: nothing already sent is sent again. The
     // next notification of the same group (another backup failing) is the barrier: it carries
     // only the new alert, and no line about `e2e` came before it.
-    let (mut again, _) = start_up(&data, dir.path(), "up-again", agent, router);
+    let (mut again, _) = start_up(dir.path(), "up-again", &data, (agent, router), &[]);
     wait_http(&mut again, router, "/-/ready");
     let t = now();
     report_backup(&textfile, "e2e-nas", t, t - 7200);

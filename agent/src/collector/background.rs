@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use vigie_exposition::{Family, Kind};
 
-use super::{Error, Result};
+use super::{Collector, Error, Result};
 
 /// What a tool printed and how it exited.
 #[derive(Debug)]
@@ -216,6 +216,13 @@ impl Background {
             None => Ok(()),
             Some(e) => Err(Error::Other(e.clone())),
         }
+    }
+}
+
+/// A background collector is its last result: the scrape serves it.
+impl Collector for Background {
+    fn update(&self, out: &mut Vec<Family>) -> Result<()> {
+        self.serve(out)
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 use vigie_exposition::{Family, Kind};
 
 use super::background::{self, Background};
-use super::{Collector, Error, FamilySet, Result};
+use super::{Error, FamilySet, Result};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -39,23 +39,10 @@ impl Default for Options {
     }
 }
 
-pub struct Ceph {
-    background: Background,
-}
-
-impl Ceph {
-    pub fn new(o: &super::Options) -> Ceph {
-        let opts = o.ceph.clone();
-        Ceph {
-            background: Background::spawn("ceph", opts.interval, move || collect(&opts)),
-        }
-    }
-}
-
-impl Collector for Ceph {
-    fn update(&self, out: &mut Vec<Family>) -> Result<()> {
-        self.background.serve(out)
-    }
+/// The collector: `ceph` on its own thread every interval; the scrape serves the last run.
+pub fn new(o: &super::Options) -> Background {
+    let opts = o.ceph.clone();
+    Background::spawn("ceph", opts.interval, move || collect(&opts))
 }
 
 const FLAG: &str = "collector.ceph.path";

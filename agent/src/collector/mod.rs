@@ -289,7 +289,7 @@ pub const ALL: &[Spec] = &[
         name: "ceph",
         default_enabled: false,
         help: "Ceph cluster health, OSDs, PGs and capacity from the ceph CLI, in the background",
-        build: |o| Box::new(ceph::Ceph::new(o)),
+        build: |o| Box::new(ceph::new(o)),
     },
     Spec {
         name: "cgroup",
@@ -391,7 +391,7 @@ pub const ALL: &[Spec] = &[
         name: "smartctl",
         default_enabled: false,
         help: "drive health from smartctl --json (smartmontools 7+), in the background",
-        build: |o| Box::new(smartctl::Smartctl::new(o)),
+        build: |o| Box::new(smartctl::new(o)),
     },
     Spec {
         name: "sockstat",
@@ -409,7 +409,7 @@ pub const ALL: &[Spec] = &[
         name: "systemd",
         default_enabled: false,
         help: "systemd unit states from systemctl, in the background",
-        build: |o| Box::new(systemd::Systemd::new(o)),
+        build: |o| Box::new(systemd::new(o)),
     },
     Spec {
         name: "textfile",

@@ -20,7 +20,7 @@ use serde_json::Value;
 use vigie_exposition::{Family, Kind};
 
 use super::background::{self, Background};
-use super::{Collector, Error, FamilySet, Result};
+use super::{Error, FamilySet, Result};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -45,23 +45,10 @@ impl Default for Options {
     }
 }
 
-pub struct Smartctl {
-    background: Background,
-}
-
-impl Smartctl {
-    pub fn new(o: &super::Options) -> Smartctl {
-        let opts = o.smartctl.clone();
-        Smartctl {
-            background: Background::spawn("smartctl", opts.interval, move || collect(&opts)),
-        }
-    }
-}
-
-impl Collector for Smartctl {
-    fn update(&self, out: &mut Vec<Family>) -> Result<()> {
-        self.background.serve(out)
-    }
+/// The collector: `smartctl` on its own thread every interval; the scrape serves the last run.
+pub fn new(o: &super::Options) -> Background {
+    let opts = o.smartctl.clone();
+    Background::spawn("smartctl", opts.interval, move || collect(&opts))
 }
 
 /// One device to read: its path and the `-d` type the scan found.
@@ -209,24 +196,49 @@ pub fn parse_device(
         ],
         1.0,
     );
-    if let Some(x) = num(&v, "user_capacity.blocks") {
-        g(
-            set,
-            "smartctl_device_capacity_blocks",
-            "Device capacity in blocks",
-            &[("device", d)],
-            x,
-        );
-    }
-    if let Some(x) = num(&v, "user_capacity.bytes") {
-        g(
-            set,
-            "smartctl_device_capacity_bytes",
-            "Device capacity in bytes",
-            &[("device", d)],
-            x,
-        );
-    }
+    device_gauges(
+        set,
+        d,
+        &v,
+        &[
+            (
+                "user_capacity.blocks",
+                "smartctl_device_capacity_blocks",
+                "Device capacity in blocks",
+                1.0,
+            ),
+            (
+                "user_capacity.bytes",
+                "smartctl_device_capacity_bytes",
+                "Device capacity in bytes",
+                1.0,
+            ),
+            (
+                "power_cycle_count",
+                "smartctl_device_power_cycle_count",
+                "Device power cycle count",
+                1.0,
+            ),
+            (
+                "ata_sct_status.device_state",
+                "smartctl_device_state",
+                "Device state (0=active, 1=standby, 2=sleep, 3=dst, 4=offline, 5=sct)",
+                1.0,
+            ),
+            (
+                "smart_status.passed",
+                "smartctl_device_smart_status",
+                "General smart status",
+                1.0,
+            ),
+            (
+                "smart_status.passed",
+                "smartctl_device_status",
+                "Device status",
+                1.0,
+            ),
+        ],
+    );
     for kind in ["logical", "physical"] {
         if let Some(x) = num(&v, &format!("{kind}_block_size")) {
             g(
@@ -286,41 +298,7 @@ pub fn parse_device(
             }
         }
     }
-    if let Some(x) = num(&v, "power_cycle_count") {
-        g(
-            set,
-            "smartctl_device_power_cycle_count",
-            "Device power cycle count",
-            &[("device", d)],
-            x,
-        );
-    }
-    if let Some(x) = num(&v, "ata_sct_status.device_state") {
-        g(
-            set,
-            "smartctl_device_state",
-            "Device state (0=active, 1=standby, 2=sleep, 3=dst, 4=offline, 5=sct)",
-            &[("device", d)],
-            x,
-        );
-    }
     nvme(set, d, &v);
-    if let Some(x) = num(&v, "smart_status.passed") {
-        g(
-            set,
-            "smartctl_device_smart_status",
-            "General smart status",
-            &[("device", d)],
-            x,
-        );
-        g(
-            set,
-            "smartctl_device_status",
-            "Device status",
-            &[("device", d)],
-            x,
-        );
-    }
     logs(set, d, &v);
     scsi(set, d, &v, &family, &model, &serial);
     Ok(())
@@ -389,106 +367,120 @@ fn nvme(set: &mut FamilySet, d: &str, v: &Value) {
     let Some(log) = v.get("nvme_smart_health_information_log") else {
         return;
     };
-    for (field, name, help, scale) in [
-        (
-            "percentage_used",
-            "smartctl_device_percentage_used",
-            "Device write percentage used",
-            1.0,
-        ),
-        (
-            "available_spare",
-            "smartctl_device_available_spare",
-            "Normalized percentage (0 to 100%) of the remaining spare capacity available",
-            1.0,
-        ),
-        (
-            "available_spare_threshold",
-            "smartctl_device_available_spare_threshold",
-            "When the Available Spare falls below the threshold indicated in this field, an asynchronous event completion may occur. The value is indicated as a normalized percentage (0 to 100%)",
-            1.0,
-        ),
-        (
-            "critical_warning",
-            "smartctl_device_critical_warning",
-            "This field indicates critical warnings for the state of the controller",
-            1.0,
-        ),
-        (
-            "media_errors",
-            "smartctl_device_media_errors",
-            "Contains the number of occurrences where the controller detected an unrecovered data integrity error. Errors such as uncorrectable ECC, CRC checksum failure, or LBA tag mismatch are included in this field",
-            1.0,
-        ),
-        (
-            "num_err_log_entries",
-            "smartctl_device_num_err_log_entries",
-            "Contains the number of Error Information log entries over the life of the controller",
-            1.0,
-        ),
-        // NVMe counts data in units of 1,000 512-byte blocks, whatever the LBA size.
-        (
-            "data_units_read",
-            "smartctl_device_bytes_read",
-            "Bytes read from the device (NVMe data units × 512,000)",
-            512_000.0,
-        ),
-        (
-            "data_units_written",
-            "smartctl_device_bytes_written",
-            "Bytes written to the device (NVMe data units × 512,000)",
-            512_000.0,
-        ),
-    ] {
-        if let Some(x) = num(log, field) {
+    device_gauges(
+        set,
+        d,
+        log,
+        &[
+            (
+                "percentage_used",
+                "smartctl_device_percentage_used",
+                "Device write percentage used",
+                1.0,
+            ),
+            (
+                "available_spare",
+                "smartctl_device_available_spare",
+                "Normalized percentage (0 to 100%) of the remaining spare capacity available",
+                1.0,
+            ),
+            (
+                "available_spare_threshold",
+                "smartctl_device_available_spare_threshold",
+                "When the Available Spare falls below the threshold indicated in this field, an asynchronous event completion may occur. The value is indicated as a normalized percentage (0 to 100%)",
+                1.0,
+            ),
+            (
+                "critical_warning",
+                "smartctl_device_critical_warning",
+                "This field indicates critical warnings for the state of the controller",
+                1.0,
+            ),
+            (
+                "media_errors",
+                "smartctl_device_media_errors",
+                "Contains the number of occurrences where the controller detected an unrecovered data integrity error. Errors such as uncorrectable ECC, CRC checksum failure, or LBA tag mismatch are included in this field",
+                1.0,
+            ),
+            (
+                "num_err_log_entries",
+                "smartctl_device_num_err_log_entries",
+                "Contains the number of Error Information log entries over the life of the controller",
+                1.0,
+            ),
+            // NVMe counts data in units of 1,000 512-byte blocks, whatever the LBA size.
+            (
+                "data_units_read",
+                "smartctl_device_bytes_read",
+                "Bytes read from the device (NVMe data units × 512,000)",
+                512_000.0,
+            ),
+            (
+                "data_units_written",
+                "smartctl_device_bytes_written",
+                "Bytes written to the device (NVMe data units × 512,000)",
+                512_000.0,
+            ),
+        ],
+    );
+}
+
+/// One gauge per device for each row `(dotted JSON path, family, help, scale)` present in `v`.
+fn device_gauges(set: &mut FamilySet, d: &str, v: &Value, rows: &[(&str, &str, &str, f64)]) {
+    for (path, name, help, scale) in rows {
+        if let Some(x) = num(v, path) {
             set.family(name, help, Kind::Gauge)
                 .push(&[("device", d)], x * scale);
         }
     }
 }
 
+/// ATA logs keyed by kind (`summary`, `extended`, `standard`, `read`/`write`): the JSON object,
+/// its field, the family, its help, the label carrying the kind, and the divisor to the unit.
+const LOGS: [(&str, &str, &str, &str, &str, f64); 4] = [
+    (
+        "ata_smart_error_log",
+        "count",
+        "smartctl_device_error_log_count",
+        "Device SMART error log count",
+        "error_log_type",
+        1.0,
+    ),
+    (
+        "ata_smart_self_test_log",
+        "count",
+        "smartctl_device_self_test_log_count",
+        "Device SMART self test log count",
+        "self_test_log_type",
+        1.0,
+    ),
+    (
+        "ata_smart_self_test_log",
+        "error_count_total",
+        "smartctl_device_self_test_log_error_count",
+        "Device SMART self test log error count",
+        "self_test_log_type",
+        1.0,
+    ),
+    (
+        "ata_sct_erc",
+        "deciseconds",
+        "smartctl_device_erc_seconds",
+        "Device SMART Error Recovery Control Seconds",
+        "op_type",
+        10.0,
+    ),
+];
+
 fn logs(set: &mut FamilySet, d: &str, v: &Value) {
-    if let Some(m) = v.get("ata_smart_error_log").and_then(Value::as_object) {
+    for (object, field, name, help, label, divisor) in LOGS {
+        let Some(m) = v.get(object).and_then(Value::as_object) else {
+            continue;
+        };
         for (kind, log) in m {
-            if let Some(x) = num(log, "count") {
-                set.family(
-                    "smartctl_device_error_log_count",
-                    "Device SMART error log count",
-                    Kind::Gauge,
-                )
-                .push(&[("device", d), ("error_log_type", kind)], x);
-            }
-        }
-    }
-    if let Some(m) = v.get("ata_smart_self_test_log").and_then(Value::as_object) {
-        for (kind, log) in m {
-            if let Some(x) = num(log, "count") {
-                set.family(
-                    "smartctl_device_self_test_log_count",
-                    "Device SMART self test log count",
-                    Kind::Gauge,
-                )
-                .push(&[("device", d), ("self_test_log_type", kind)], x);
-            }
-            if let Some(x) = num(log, "error_count_total") {
-                set.family(
-                    "smartctl_device_self_test_log_error_count",
-                    "Device SMART self test log error count",
-                    Kind::Gauge,
-                )
-                .push(&[("device", d), ("self_test_log_type", kind)], x);
-            }
-        }
-    }
-    if let Some(m) = v.get("ata_sct_erc").and_then(Value::as_object) {
-        for (kind, erc) in m {
-            if let Some(x) = num(erc, "deciseconds") {
-                set.family(
-                    "smartctl_device_erc_seconds",
-                    "Device SMART Error Recovery Control Seconds",
-                    Kind::Gauge,
-                )
-                .push(&[("device", d), ("op_type", kind)], x / 10.0);
+            if let Some(x) = num(log, field) {
+                set.family(name, help, Kind::Gauge)
+                    .push(&[("device", d), (label, kind)], x / divisor);
             }
         }
     }

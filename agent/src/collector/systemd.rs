@@ -13,7 +13,7 @@ use regex::Regex;
 use vigie_exposition::{Family, Kind};
 
 use super::background::{self, Background};
-use super::{Collector, Error, FamilySet, Result, builtin_regex};
+use super::{Error, FamilySet, Result, builtin_regex};
 use crate::paths::Paths;
 
 /// node_exporter's defaults, anchored as it anchors them.
@@ -46,24 +46,11 @@ pub fn anchored(pattern: &str) -> Regex {
     super::filter_regex(&format!("^(?:{pattern})$")).unwrap_or_else(|_| builtin_regex("^$"))
 }
 
-pub struct Systemd {
-    background: Background,
-}
-
-impl Systemd {
-    pub fn new(o: &super::Options) -> Systemd {
-        let opts = o.systemd.clone();
-        let paths = o.paths.clone();
-        Systemd {
-            background: Background::spawn("systemd", opts.interval, move || collect(&opts, &paths)),
-        }
-    }
-}
-
-impl Collector for Systemd {
-    fn update(&self, out: &mut Vec<Family>) -> Result<()> {
-        self.background.serve(out)
-    }
+/// The collector: `systemctl` on its own thread every interval; the scrape serves the last run.
+pub fn new(o: &super::Options) -> Background {
+    let opts = o.systemd.clone();
+    let paths = o.paths.clone();
+    Background::spawn("systemd", opts.interval, move || collect(&opts, &paths))
 }
 
 const STATES: [&str; 5] = ["activating", "active", "deactivating", "failed", "inactive"];

@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use promql_parser::parser::token::*;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use crate::engine::{Ctx, check_unique};
+use promql_parser::parser::{Expr, VectorSelector};
+
+use crate::engine::{Ctx, SeriesFilter, check_unique};
 use crate::error::{Result, eval_err};
 use crate::value::{Labels, METRIC_NAME, Sample, Value};
 
@@ -19,7 +21,29 @@ pub(crate) fn eval(ctx: &Ctx, b: &BinaryExpr, ts: i64) -> Result<Value> {
     if matches!(op, T_LAND | T_LUNLESS) && matches!(&lhs, Value::Vector(v) if v.is_empty()) {
         return Ok(Value::Vector(Vec::new()));
     }
-    let rhs = ctx.eval(&b.rhs, ts)?;
+    let rhs = match (&lhs, op) {
+        (Value::Vector(l), T_LAND | T_LUNLESS) => {
+            let matching = b.modifier.as_ref().and_then(|m| m.matching.as_ref());
+            match pushdown_target(&b.rhs, matching) {
+                Some(target) => {
+                    let matching = matching.cloned();
+                    let wanted: HashSet<u64> =
+                        l.iter().map(|s| sig_hash(&s.metric, &matching)).collect();
+                    let keep = |labels: &Labels| wanted.contains(&sig_hash(labels, &matching));
+                    let narrowed = Ctx {
+                        filter: Some(SeriesFilter {
+                            target,
+                            keep: &keep,
+                        }),
+                        ..*ctx
+                    };
+                    narrowed.eval(&b.rhs, ts)?
+                }
+                None => ctx.eval(&b.rhs, ts)?,
+            }
+        }
+        _ => ctx.eval(&b.rhs, ts)?,
+    };
     match (lhs, rhs) {
         (Value::Scalar(l), Value::Scalar(r)) => {
             let (v, keep) = apply(op, l, r)?;
@@ -119,6 +143,98 @@ fn vector_scalar(
     }
     check_unique(&out)?;
     Ok(Value::Vector(out))
+}
+
+/// The range selector that the right side of `and`/`unless` takes its series from one for one,
+/// keeping every label but the name: `rate(x[5m]) > 0`, `predict_linear(x[6h], 3600) < 0`,
+/// `-deriv(x[1h])`. Its series whose signature the left side lacks can then be skipped before
+/// their windows are read. Only for a selector of one metric name, so that skipping cannot
+/// hide a "same labelset" error Prometheus would raise, and never when `on` lists the name.
+fn pushdown_target<'e>(
+    expr: &'e Expr,
+    matching: Option<&LabelModifier>,
+) -> Option<&'e VectorSelector> {
+    if let Some(LabelModifier::Include(on)) = matching
+        && on.labels.iter().any(|l| l == METRIC_NAME)
+    {
+        return None;
+    }
+    series_source(expr)
+}
+
+fn series_source(expr: &Expr) -> Option<&VectorSelector> {
+    match expr {
+        Expr::Paren(p) => series_source(&p.expr),
+        Expr::Unary(u) => series_source(&u.expr),
+        Expr::Binary(b) if !matches!(b.op.id(), T_LAND | T_LOR | T_LUNLESS) => {
+            if is_constant(&b.rhs) {
+                series_source(&b.lhs)
+            } else if is_constant(&b.lhs) {
+                series_source(&b.rhs)
+            } else {
+                None
+            }
+        }
+        Expr::Call(c) => {
+            let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+            match c.func.name {
+                "rate"
+                | "irate"
+                | "increase"
+                | "delta"
+                | "idelta"
+                | "deriv"
+                | "resets"
+                | "changes"
+                | "avg_over_time"
+                | "min_over_time"
+                | "max_over_time"
+                | "sum_over_time"
+                | "count_over_time"
+                | "stddev_over_time"
+                | "stdvar_over_time"
+                | "last_over_time"
+                | "present_over_time"
+                | "mad_over_time"
+                | "predict_linear"
+                | "quantile_over_time"
+                | "holt_winters"
+                | "double_exponential_smoothing" => {
+                    let mut ranges = args.iter().filter_map(|a| match a {
+                        Expr::MatrixSelector(ms) => Some(&ms.vs),
+                        _ => None,
+                    });
+                    match (ranges.next(), ranges.next()) {
+                        (Some(vs), None) if single_name(vs) => Some(vs),
+                        _ => None,
+                    }
+                }
+                "abs" | "ceil" | "floor" | "round" | "exp" | "sqrt" | "ln" | "log2" | "log10"
+                | "sgn" | "clamp" | "clamp_min" | "clamp_max" => {
+                    args.first().and_then(|a| series_source(a))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A number that needs no data: `4 * 3600`, `(0.9)`, `-1`.
+fn is_constant(expr: &Expr) -> bool {
+    match expr {
+        Expr::NumberLiteral(_) => true,
+        Expr::Paren(p) => is_constant(&p.expr),
+        Expr::Unary(u) => is_constant(&u.expr),
+        Expr::Binary(b) => is_constant(&b.lhs) && is_constant(&b.rhs),
+        _ => false,
+    }
+}
+
+fn single_name(vs: &VectorSelector) -> bool {
+    vs.name.is_some()
+        && vs.matchers.or_matchers.is_empty()
+        && vs.matchers.matchers.iter().all(|m| m.name != METRIC_NAME)
 }
 
 /// The labels two samples are matched on: the `on` list, or all but the `ignoring` list (and
@@ -268,4 +384,77 @@ fn result_metric(
         m.set(n, one.get(n).to_string());
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use promql_parser::label::Matcher;
+
+    use crate::storage::{MemoryStorage, Storage};
+    use crate::value::{Labels, Series, Value};
+    use crate::{Engine, parse};
+
+    /// Records which series a range selection read.
+    struct Reads {
+        data: MemoryStorage,
+        read: RefCell<Vec<String>>,
+    }
+
+    impl Storage for Reads {
+        fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
+            self.select_where(matchers, mint, maxt, &|_| true)
+        }
+
+        fn select_where(
+            &self,
+            matchers: &[Matcher],
+            mint: i64,
+            maxt: i64,
+            keep: &dyn Fn(&Labels) -> bool,
+        ) -> Vec<Series> {
+            let mut out = self.data.select(matchers, mint, maxt);
+            out.retain(|s| keep(&s.metric));
+            if maxt - mint > 10 * 60_000 {
+                self.read
+                    .borrow_mut()
+                    .extend(out.iter().map(|s| s.metric.get("mount").to_string()));
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn the_right_side_of_and_reads_only_what_the_left_side_matches() {
+        let mut data = MemoryStorage::new();
+        for (mount, avail) in [("/", 10.0), ("/boot", 90.0), ("/home", 80.0)] {
+            let l = Labels::from_pairs([("__name__", "avail"), ("mount", mount)]);
+            for i in 0..60 {
+                data.append(&l, i * 60_000, avail - i as f64 * 0.1);
+            }
+        }
+        let store = Reads {
+            data,
+            read: RefCell::new(Vec::new()),
+        };
+        let expr = parse("avail < 50 and predict_linear(avail[30m], 3600) < 0").expect("parses");
+        let got = Engine::default()
+            .instant(&store, &expr, 59 * 60_000)
+            .expect("evaluates");
+        let Value::Vector(v) = got else {
+            panic!("vector expected")
+        };
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].metric.get("mount"), "/");
+        assert_eq!(*store.read.borrow(), vec!["/".to_string()]);
+
+        // Without a single metric name the window is read whole (skipping could hide an error).
+        store.read.borrow_mut().clear();
+        let expr = parse(r#"avail < 50 and rate({__name__=~"avail"}[30m])"#).expect("parses");
+        Engine::default()
+            .instant(&store, &expr, 59 * 60_000)
+            .expect("evaluates");
+        assert_eq!(store.read.borrow().len(), 3);
+    }
 }

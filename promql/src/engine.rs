@@ -39,6 +39,7 @@ impl Engine {
             storage,
             start: t,
             end: t,
+            filter: None,
         };
         ctx.eval(expr, t)
     }
@@ -60,6 +61,7 @@ impl Engine {
             storage,
             start,
             end,
+            filter: None,
         };
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut out: Vec<Series> = Vec::new();
@@ -112,11 +114,23 @@ pub(crate) struct RangeArg {
 }
 
 /// One query: the store and the query's own start and end (what `@ start()` / `@ end()` mean).
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub engine: &'a Engine,
     pub storage: &'a dyn Storage,
     pub start: i64,
     pub end: i64,
+    /// Series of one range selector that may be left out because nothing would use them.
+    pub filter: Option<SeriesFilter<'a>>,
+}
+
+/// Set by `a and b` / `a unless b` for the range selector whose series `b`'s result comes
+/// from one for one (see [`crate::binary`]): a series whose matching signature is not among
+/// `a`'s cannot change the result, so its window is not read.
+#[derive(Clone, Copy)]
+pub(crate) struct SeriesFilter<'a> {
+    pub target: &'a VectorSelector,
+    pub keep: &'a dyn Fn(&Labels) -> bool,
 }
 
 pub(crate) fn millis(d: &Duration) -> i64 {
@@ -235,7 +249,9 @@ impl Ctx<'_> {
             Expr::Binary(b) => binary::eval(self, b, ts),
             Expr::Call(c) => {
                 let out = functions::call(self, c, ts)?;
-                if let Value::Vector(v) = &out {
+                if let Value::Vector(v) = &out
+                    && !keeps_labels_distinct(c)
+                {
                     check_unique(v)?;
                 }
                 Ok(out)
@@ -260,8 +276,15 @@ impl Ctx<'_> {
             Expr::MatrixSelector(ms) => {
                 let end = self.reference_time(&ms.vs.at, &ms.vs.offset, ts);
                 let start = end - millis(&ms.range);
-                let series = self
-                    .select(&ms.vs, start + 1, end)
+                let series = match self.filter {
+                    Some(f) if std::ptr::eq(f.target, &ms.vs) => self.per_alternative(
+                        &ms.vs,
+                        |m| self.storage.select_where(m, start + 1, end, f.keep),
+                        |s| &s.metric,
+                    ),
+                    _ => self.select(&ms.vs, start + 1, end),
+                };
+                let series = series
                     .into_iter()
                     .filter_map(|mut s| {
                         s.points.retain(|p| !is_stale_nan(p.1));
@@ -344,6 +367,26 @@ impl Ctx<'_> {
             )),
         }
     }
+}
+
+/// Whether a call's result cannot hold two samples with the same labels, so the check can be
+/// skipped: its series come from one selector of a single metric name (series that differ in
+/// other labels stay distinct once a function drops the name) and it does not rewrite labels.
+fn keeps_labels_distinct(c: &promql_parser::parser::Call) -> bool {
+    if matches!(c.func.name, "label_replace" | "label_join") {
+        return false;
+    }
+    let named = |vs: &VectorSelector| {
+        vs.name.is_some()
+            && vs.matchers.or_matchers.is_empty()
+            && vs.matchers.matchers.iter().all(|m| m.name != METRIC_NAME)
+    };
+    c.args.args.iter().all(|a| match a.as_ref() {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
+        Expr::VectorSelector(vs) => named(vs),
+        Expr::MatrixSelector(ms) => named(&ms.vs),
+        _ => false,
+    })
 }
 
 /// Prometheus refuses a result in which two samples have the same labels (for instance two

@@ -15,6 +15,21 @@ pub trait Storage {
     /// with exactly those samples, oldest first.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series>;
 
+    /// [`Storage::select`] restricted to the series whose labels pass `keep`. A store that can
+    /// test labels before reading samples overrides it, so windows nobody will use (the right
+    /// side of an `and` that the left side does not match) are never decoded.
+    fn select_where(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        keep: &dyn Fn(&Labels) -> bool,
+    ) -> Vec<Series> {
+        let mut series = self.select(matchers, mint, maxt);
+        series.retain(|s| keep(&s.metric));
+        series
+    }
+
     /// The latest sample in `[mint, maxt]` of every matching series: what an instant selector
     /// needs. Stores that know their last samples answer without decoding whole windows.
     fn select_latest(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, i64, f64)> {

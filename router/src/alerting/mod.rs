@@ -107,14 +107,15 @@ impl AlertingRule {
                 value: s.v,
                 query,
             };
+            let expander = template::Expander::new(&tmpl_name, &data);
             let mut labels = s.metric.without_name();
             for (k, v) in group_labels.iter().chain(&self.rule.labels) {
-                labels.set(k, template::expand_or_error(&tmpl_name, v, &data));
+                labels.set(k, expander.expand_or_error(v));
             }
             labels.set("alertname", self.rule.name.clone());
             let annotations = annotations_tmpl
                 .iter()
-                .map(|(k, v)| (k.clone(), template::expand_or_error(&tmpl_name, v, &data)))
+                .map(|(k, v)| (k.clone(), expander.expand_or_error(v)))
                 .collect();
             if current.contains_key(&labels) {
                 return Err(

@@ -116,37 +116,73 @@ pub(crate) fn visit_functions(list: &ListNode, f: &mut impl FnMut(&str)) {
 
 /// Expands `text`; an error is what Prometheus puts in its place.
 pub fn expand(name: &str, text: &str, data: &Data) -> Result<String, String> {
-    if !text.contains("{{") {
-        return Ok(text.to_string());
+    Expander::new(name, data).expand(text)
+}
+
+/// Expands several texts (an alert's labels and annotations) against the same data, which is
+/// turned into template values once rather than once per text.
+pub struct Expander<'a, 'd> {
+    name: &'a str,
+    data: &'a Data<'d>,
+    value: std::cell::OnceCell<Value>,
+}
+
+impl<'a, 'd> Expander<'a, 'd> {
+    pub fn new(name: &'a str, data: &'a Data<'d>) -> Self {
+        Expander {
+            name,
+            data,
+            value: std::cell::OnceCell::new(),
+        }
     }
-    let v = data_value(data);
-    let exec = |t: Template| {
-        t.execute_template_to_string(ENTRY, &v)
-            .map_err(|e| format!("error executing template {name}: {e}"))
-    };
-    match data.query {
-        Some(query) if text.contains("query") => with_query(name, text, query, exec),
-        _ => exec(cached(name, text)?),
+
+    pub fn expand(&self, text: &str) -> Result<String, String> {
+        if !text.contains("{{") {
+            return Ok(text.to_string());
+        }
+        let name = self.name;
+        let v = self.value.get_or_init(|| data_value(self.data));
+        let exec = |t: Template| {
+            t.execute_template_to_string(ENTRY, v)
+                .map_err(|e| format!("error executing template {name}: {e}"))
+        };
+        match self.data.query {
+            Some(query) if text.contains("query") => with_query(name, text, query, exec),
+            _ => exec(cached(name, text)?),
+        }
+    }
+
+    /// [`Expander::expand`], with an error in place of the text as Prometheus does.
+    pub fn expand_or_error(&self, text: &str) -> String {
+        self.expand(text)
+            .unwrap_or_else(|e| format!("<error expanding template: {e}>"))
     }
 }
 
-/// Parsed templates by (name, text): an alert's annotations are expanded at every evaluation
+/// Parsed templates by name and text: an alert's annotations are expanded at every evaluation
 /// for every alert, and parsing dominates expanding.
 fn cached(name: &str, text: &str) -> Result<Template, String> {
-    static CACHE: std::sync::LazyLock<
-        std::sync::Mutex<std::collections::HashMap<(String, String), Template>>,
-    > = std::sync::LazyLock::new(Default::default);
-    let key = (name.to_string(), text.to_string());
-    if let Some(t) = CACHE.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    type Cache = std::collections::HashMap<String, std::collections::HashMap<String, Template>>;
+    static CACHE: std::sync::LazyLock<std::sync::Mutex<Cache>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(t) = CACHE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(name)
+        .and_then(|texts| texts.get(text))
+    {
         return Ok(t.clone());
     }
     let t = build(name, text)?;
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     // Reloads leave old texts behind; a bound keeps them from piling up.
-    if cache.len() > 10_000 {
+    if cache.values().map(|texts| texts.len()).sum::<usize>() > 10_000 {
         cache.clear();
     }
-    cache.insert(key, t.clone());
+    cache
+        .entry(name.to_string())
+        .or_default()
+        .insert(text.to_string(), t.clone());
     Ok(t)
 }
 
@@ -209,7 +245,7 @@ fn string_map(pairs: &[(String, String)]) -> Value {
 
 /// Expands, and on failure yields Prometheus' `<error expanding template: …>` text.
 pub fn expand_or_error(name: &str, text: &str, data: &Data) -> String {
-    expand(name, text, data).unwrap_or_else(|e| format!("<error expanding template: {e}>"))
+    Expander::new(name, data).expand_or_error(text)
 }
 
 fn data_value(d: &Data) -> Value {

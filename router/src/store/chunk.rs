@@ -116,6 +116,28 @@ pub struct Chunk {
     last_v: u64,
     leading: u8,
     trailing: u8,
+    /// Decoder states every [`MARK_EVERY`] samples, so that a window near the end (what
+    /// `rate(x[5m])` reads at every evaluation) is decoded from the nearest mark, not from the
+    /// chunk's first sample.
+    marks: [Option<Mark>; MARKS],
+}
+
+/// Samples between two marks of a chunk.
+const MARK_EVERY: u16 = 32;
+const MARKS: usize = ((CHUNK_SAMPLES - 1) / MARK_EVERY) as usize;
+
+/// The decoder's state just after one sample: enough to resume decoding at the next one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mark {
+    t: i64,
+    vb: u64,
+    delta: i64,
+    /// Bit position of the next sample.
+    pos: u16,
+    /// Index of the sample this state follows.
+    index: u8,
+    leading: u8,
+    trailing: u8,
 }
 
 impl Chunk {
@@ -176,6 +198,19 @@ impl Chunk {
         self.max_t = t;
         self.last_v = vb;
         self.count += 1;
+        if self.count.is_multiple_of(MARK_EVERY) && self.count < CHUNK_SAMPLES {
+            let used = u32::from(self.w.used);
+            let pos = self.w.bytes.len() as u32 * 8 - if used == 0 { 0 } else { 8 - used };
+            self.marks[usize::from(self.count / MARK_EVERY) - 1] = Some(Mark {
+                t,
+                vb,
+                delta: self.last_delta,
+                pos: pos as u16,
+                index: (self.count - 1) as u8,
+                leading: self.leading,
+                trailing: self.trailing,
+            });
+        }
     }
 
     fn push_value(&mut self, vb: u64) {
@@ -208,26 +243,37 @@ impl Chunk {
         }
     }
 
-    /// The chunk reduced to what reading needs, once it is full.
-    pub fn seal(self) -> Sealed {
-        Sealed {
+    /// The chunk reduced to what reading needs, once it is full, and its last mark (the store
+    /// keeps it for the newest sealed chunk only, which short windows still reach into).
+    pub fn seal(self) -> (Sealed, Option<Mark>) {
+        let last = self.marks.iter().rev().flatten().next().copied();
+        let sealed = Sealed {
             data: self.w.bytes.into_boxed_slice(),
             count: self.count,
             min_t: self.min_t,
             max_t: self.max_t,
-        }
+        };
+        (sealed, last)
     }
 
     /// Decodes every sample, oldest first.
     pub fn samples(&self) -> Vec<(i64, f64)> {
         let mut out = Vec::with_capacity(self.count as usize);
-        decode(&self.w.bytes, self.count, i64::MIN, i64::MAX, &mut out);
+        decode(
+            &self.w.bytes,
+            self.count,
+            None,
+            i64::MIN,
+            i64::MAX,
+            &mut out,
+        );
         out
     }
 
     /// Appends the samples in `[mint, maxt]` to `out`.
     pub fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
-        decode(&self.w.bytes, self.count, mint, maxt, out);
+        let from = self.marks.iter().flatten().rfind(|m| m.t < mint);
+        decode(&self.w.bytes, self.count, from, mint, maxt, out);
     }
 }
 
@@ -259,82 +305,105 @@ impl Sealed {
 
     pub fn samples(&self) -> Vec<(i64, f64)> {
         let mut out = Vec::with_capacity(self.count as usize);
-        decode(&self.data, self.count, i64::MIN, i64::MAX, &mut out);
+        decode(&self.data, self.count, None, i64::MIN, i64::MAX, &mut out);
         out
     }
 
-    /// Appends the samples in `[mint, maxt]` to `out`.
-    pub fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
-        decode(&self.data, self.count, mint, maxt, out);
+    /// Appends the samples in `[mint, maxt]` to `out`, starting after `mark` (this chunk's,
+    /// from [`Chunk::seal`]) when the window begins after it.
+    pub fn samples_in(&self, mint: i64, maxt: i64, mark: Option<&Mark>, out: &mut Vec<(i64, f64)>) {
+        let from = mark.filter(|m| m.t < mint);
+        decode(&self.data, self.count, from, mint, maxt, out);
     }
 }
 
 /// Decodes the samples of a chunk's bit stream that fall in `[mint, maxt]` into `out`,
-/// stopping at the first one past `maxt`.
-fn decode(bytes: &[u8], count: u16, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
-    {
-        let mut r = BitReader { bytes, pos: 0 };
-        let mut keep = |t: i64, v: u64| -> bool {
-            if t > maxt {
-                return false;
+/// stopping at the first one past `maxt`; from the chunk's start, or just after `from` (a mark
+/// of this chunk earlier than `mint`).
+fn decode(
+    bytes: &[u8],
+    count: u16,
+    from: Option<&Mark>,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<(i64, f64)>,
+) {
+    let mut keep = |t: i64, v: u64| -> bool {
+        if t > maxt {
+            return false;
+        }
+        if t >= mint {
+            out.push((t, f64::from_bits(v)));
+        }
+        true
+    };
+    let mut decode = || -> Option<()> {
+        let mut r;
+        let (mut t, mut vb, mut delta, mut leading, mut trailing, first);
+        match from {
+            Some(m) => {
+                r = BitReader {
+                    bytes,
+                    pos: usize::from(m.pos),
+                };
+                (t, vb, delta, leading, trailing) = (m.t, m.vb, m.delta, m.leading, m.trailing);
+                first = u16::from(m.index) + 1;
             }
-            if t >= mint {
-                out.push((t, f64::from_bits(v)));
-            }
-            true
-        };
-        let mut decode = || -> Option<()> {
-            let (mut t, mut vb) = (r.bits(64)? as i64, r.bits(64)?);
-            if !keep(t, vb) {
-                return Some(());
-            }
-            let (mut delta, mut leading, mut trailing) = (0i64, 0u8, 0u8);
-            for i in 1..count {
-                if i == 1 {
-                    delta = r.bits(64)? as i64;
-                } else {
-                    let mut dod = 0i64;
-                    if r.bit()? {
-                        let mut bucket = None;
-                        for b in &BUCKETS {
-                            if !r.bit()? {
-                                bucket = Some(b.2);
-                                break;
-                            }
-                        }
-                        dod = match bucket {
-                            Some(bits) => {
-                                let raw = r.bits(bits)?;
-                                // Sign-extend from `bits`.
-                                let shift = 64 - u32::from(bits);
-                                ((raw << shift) as i64) >> shift
-                            }
-                            None => r.bits(64)? as i64,
-                        };
-                    }
-                    delta += dod;
-                }
-                t += delta;
-                if r.bit()? {
-                    if r.bit()? {
-                        leading = r.bits(5)? as u8;
-                        let mut sig = r.bits(6)? as u8;
-                        if sig == 0 {
-                            sig = 64;
-                        }
-                        trailing = 64 - leading - sig;
-                    }
-                    let sig = 64 - leading - trailing;
-                    vb ^= r.bits(sig)? << trailing;
-                }
+            None => {
+                r = BitReader { bytes, pos: 0 };
+                (t, vb) = (r.bits(64)? as i64, r.bits(64)?);
                 if !keep(t, vb) {
                     return Some(());
                 }
+                (delta, leading, trailing) = (0, 0, 0);
+                first = 1;
             }
-            Some(())
-        };
-        let _ = decode();
-    }
+        }
+        for i in first..count {
+            if i == 1 {
+                delta = r.bits(64)? as i64;
+            } else {
+                let mut dod = 0i64;
+                if r.bit()? {
+                    let mut bucket = None;
+                    for b in &BUCKETS {
+                        if !r.bit()? {
+                            bucket = Some(b.2);
+                            break;
+                        }
+                    }
+                    dod = match bucket {
+                        Some(bits) => {
+                            let raw = r.bits(bits)?;
+                            // Sign-extend from `bits`.
+                            let shift = 64 - u32::from(bits);
+                            ((raw << shift) as i64) >> shift
+                        }
+                        None => r.bits(64)? as i64,
+                    };
+                }
+                delta += dod;
+            }
+            t += delta;
+            if r.bit()? {
+                if r.bit()? {
+                    leading = r.bits(5)? as u8;
+                    let mut sig = r.bits(6)? as u8;
+                    if sig == 0 {
+                        sig = 64;
+                    }
+                    trailing = 64 - leading - sig;
+                }
+                let sig = 64 - leading - trailing;
+                vb ^= r.bits(sig)? << trailing;
+            }
+            if !keep(t, vb) {
+                return Some(());
+            }
+        }
+        Some(())
+    };
+    let _ = decode();
 }
 
 #[cfg(test)]
@@ -371,6 +440,35 @@ mod tests {
             assert_eq!(g.1.to_bits(), w.1.to_bits());
         }
         assert!(c.is_full());
+    }
+
+    #[test]
+    fn windows_read_from_a_mark_equal_full_decodes() {
+        let mut c = Chunk::default();
+        let mut t = 1_700_000_000_000i64;
+        let mut v = 0.0f64;
+        for i in 0..120i64 {
+            t += [15_000, 15_001, 14_999, 60_000][i as usize % 4];
+            v += [0.5, 1e9, -3.25, 0.0, 7.0][i as usize % 5];
+            c.push(t, v);
+            let all = c.samples();
+            // Every window start, including ones just before, on and after each mark.
+            for w in 0..all.len() {
+                let mint = all[w].0 - (w % 2) as i64;
+                let mut got = Vec::new();
+                c.samples_in(mint, i64::MAX, &mut got);
+                let want: Vec<_> = all.iter().filter(|p| p.0 >= mint).copied().collect();
+                assert_eq!(got, want, "after {} samples, window from {mint}", i + 1);
+            }
+        }
+        let full = c.samples();
+        let (sealed, mark) = c.seal();
+        assert_eq!(mark.map(|m| m.index), Some(95));
+        for w in 0..full.len() {
+            let mut got = Vec::new();
+            sealed.samples_in(full[w].0, i64::MAX, mark.as_ref(), &mut got);
+            assert_eq!(got, full[w..].to_vec());
+        }
     }
 
     #[test]

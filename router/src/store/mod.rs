@@ -7,7 +7,7 @@ pub mod chunk;
 use std::collections::HashMap;
 
 use promql_parser::label::{MatchOp, Matcher};
-use vigie_promql::{Labels, Series, Storage, matches};
+use vigie_promql::{Labels, Series, Storage};
 
 use crate::rules::group::Appender;
 use chunk::Chunk;
@@ -19,6 +19,9 @@ struct MemSeries {
     sealed: Vec<chunk::Sealed>,
     /// The chunk being appended to.
     head: Option<Box<Chunk>>,
+    /// The last decoder mark of the newest sealed chunk: windows that begin just before the
+    /// head chunk decode only the end of that chunk.
+    tail_mark: Option<chunk::Mark>,
     /// The newest sample, for instant selectors.
     last: Option<(i64, f64)>,
 }
@@ -34,20 +37,52 @@ impl MemSeries {
                 .is_some_and(|h| h.max_t >= mint && h.min_t <= maxt)
     }
 
+    /// About how many samples `[mint, maxt]` holds, at the head chunk's mean interval: the
+    /// window's vector is allocated once instead of growing sample by sample.
+    fn estimate(&self, mint: i64, maxt: i64) -> usize {
+        let Some((first, last, n)) = self
+            .head
+            .as_ref()
+            .map(|h| (h.min_t, h.max_t, h.len()))
+            .or_else(|| self.sealed.last().map(|c| (c.min_t, c.max_t, c.len())))
+        else {
+            return 0;
+        };
+        let step = if n > 1 {
+            (last - first) / i64::from(n - 1)
+        } else {
+            0
+        };
+        let end = maxt.min(self.last_t().unwrap_or(maxt));
+        let start = mint.max(self.sealed.first().map_or(first, |c| c.min_t));
+        if step <= 0 || end < start {
+            return 1;
+        }
+        usize::try_from((end - start) / step + 2)
+            .unwrap_or(1)
+            .min(1 << 16)
+    }
+
     fn last_t(&self) -> Option<i64> {
         self.last.map(|l| l.0)
     }
 
     /// Samples in `[mint, maxt]`, decoding only the chunks that overlap.
     fn points(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
-        let mut points = Vec::new();
+        let mut points = Vec::with_capacity(self.estimate(mint, maxt));
         // Sealed chunks are in time order: skip those that end before the window.
         let first = self.sealed.partition_point(|c| c.max_t < mint);
-        for c in &self.sealed[first..] {
+        let newest = self.sealed.len().saturating_sub(1);
+        for (i, c) in self.sealed.iter().enumerate().skip(first) {
             if c.min_t > maxt {
                 break;
             }
-            c.samples_in(mint, maxt, &mut points);
+            let mark = if i == newest {
+                self.tail_mark.as_ref()
+            } else {
+                None
+            };
+            c.samples_in(mint, maxt, mark, &mut points);
         }
         if let Some(h) = &self.head
             && h.max_t >= mint
@@ -94,6 +129,7 @@ impl Store {
             labels: labels.clone(),
             sealed: Vec::new(),
             head: None,
+            tail_mark: None,
             last: None,
         };
         let id = match self.free.pop() {
@@ -134,7 +170,9 @@ impl Store {
         if head.is_full()
             && let Some(full) = s.head.take()
         {
-            s.sealed.push(full.seal());
+            let (sealed, mark) = full.seal();
+            s.sealed.push(sealed);
+            s.tail_mark = mark;
         }
     }
 
@@ -150,6 +188,9 @@ impl Store {
         for (id, slot) in self.series.iter_mut().enumerate() {
             if let Some(s) = slot {
                 s.sealed.retain(|c| c.max_t >= mint);
+                if s.sealed.is_empty() {
+                    s.tail_mark = None;
+                }
                 if s.head.as_ref().is_some_and(|h| h.max_t < mint) {
                     s.head = None;
                     s.last = None;
@@ -180,6 +221,10 @@ impl Store {
         let mut st = Stats::default();
         for s in self.series.iter().flatten() {
             st.series += 1;
+            // The sealed chunk's mark is chunk bookkeeping kept beside it.
+            if s.tail_mark.is_some() {
+                st.chunk_bytes += std::mem::size_of::<chunk::Mark>();
+            }
             for c in &s.sealed {
                 st.samples += c.len() as usize;
                 st.chunk_bytes += c.bytes();
@@ -194,25 +239,41 @@ impl Store {
         st
     }
 
-    /// Candidate series ids for the matchers: the smallest posting list of an equality matcher,
-    /// or every series.
-    fn candidates(&self, matchers: &[Matcher]) -> std::borrow::Cow<'_, [u32]> {
-        let mut best: Option<&Vec<u32>> = None;
+    /// Ids of the live series that satisfy every matcher, ascending. Equality matchers are
+    /// answered by intersecting their posting lists (smallest first), so only the other
+    /// matchers (`!=`, regexes, `=""`) are checked against each series' labels.
+    fn matching(&self, matchers: &[Matcher]) -> Vec<u32> {
+        let mut lists: Vec<&[u32]> = Vec::new();
+        let mut rest: Vec<&Matcher> = Vec::new();
         for m in matchers {
             if m.op == MatchOp::Equal && !m.value.is_empty() {
                 match self.postings.get(&(m.name.clone(), m.value.clone())) {
-                    None => return std::borrow::Cow::Borrowed(&[]),
-                    Some(list) => {
-                        if best.is_none_or(|b| list.len() < b.len()) {
-                            best = Some(list);
-                        }
-                    }
+                    None => return Vec::new(),
+                    Some(list) => lists.push(list),
                 }
+            } else {
+                rest.push(m);
             }
         }
-        match best {
-            Some(list) => std::borrow::Cow::Borrowed(list.as_slice()),
-            None => std::borrow::Cow::Owned((0..self.series.len() as u32).collect()),
+        lists.sort_by_key(|l| l.len());
+        let live = |id: &u32| -> Option<&MemSeries> { self.series[*id as usize].as_ref() };
+        let keep = |id: &u32| {
+            live(id).is_some_and(|s| {
+                rest.iter().all(|m| match m.op {
+                    // `label!=""`: the label is present (label sets hold no empty values).
+                    MatchOp::NotEqual if m.value.is_empty() => s.labels.has(&m.name),
+                    _ => m.is_match(s.labels.get(&m.name)),
+                })
+            })
+        };
+        match lists.split_first() {
+            Some((first, others)) => first
+                .iter()
+                .filter(|id| others.iter().all(|l| l.binary_search(id).is_ok()))
+                .filter(|id| keep(id))
+                .copied()
+                .collect(),
+            None => (0..self.series.len() as u32).filter(keep).collect(),
         }
     }
 
@@ -228,11 +289,11 @@ impl Store {
         };
         let mut seen = std::collections::HashSet::new();
         for sel in selectors {
-            for &id in self.candidates(sel).iter() {
+            for id in self.matching(sel) {
                 let Some(s) = self.series[id as usize].as_ref() else {
                     continue;
                 };
-                if matches(&s.labels, sel) && s.overlaps(mint, maxt) && seen.insert(id) {
+                if s.overlaps(mint, maxt) && seen.insert(id) {
                     out.push(s.labels.clone());
                 }
             }
@@ -244,12 +305,22 @@ impl Store {
 
 impl Storage for Store {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
+        self.select_where(matchers, mint, maxt, &|_| true)
+    }
+
+    fn select_where(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        keep: &dyn Fn(&Labels) -> bool,
+    ) -> Vec<Series> {
         let mut out = Vec::new();
-        for &id in self.candidates(matchers).iter() {
+        for id in self.matching(matchers) {
             let Some(s) = self.series[id as usize].as_ref() else {
                 continue;
             };
-            if !matches(&s.labels, matchers) {
+            if !keep(&s.labels) {
                 continue;
             }
             let points = s.points(mint, maxt);
@@ -265,12 +336,12 @@ impl Storage for Store {
 
     fn select_latest(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, i64, f64)> {
         let mut out = Vec::new();
-        for &id in self.candidates(matchers).iter() {
+        for id in self.matching(matchers) {
             let Some(s) = self.series[id as usize].as_ref() else {
                 continue;
             };
             let Some((t, v)) = s.last else { continue };
-            if t < mint || !matches(&s.labels, matchers) {
+            if t < mint {
                 continue;
             }
             if t <= maxt {

@@ -8,7 +8,7 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use promql_parser::parser::{Expr, VectorSelector};
 
-use crate::engine::{Ctx, SeriesFilter, check_unique};
+use crate::engine::{Ctx, SeriesFilter, check_unique, single_name};
 use crate::error::{Result, eval_err};
 use crate::value::{Labels, METRIC_NAME, Sample, Value};
 
@@ -229,12 +229,6 @@ fn is_constant(expr: &Expr) -> bool {
         Expr::Binary(b) => is_constant(&b.lhs) && is_constant(&b.rhs),
         _ => false,
     }
-}
-
-fn single_name(vs: &VectorSelector) -> bool {
-    vs.name.is_some()
-        && vs.matchers.or_matchers.is_empty()
-        && vs.matchers.matchers.iter().all(|m| m.name != METRIC_NAME)
 }
 
 /// The labels two samples are matched on: the `on` list, or all but the `ignoring` list (and

@@ -376,17 +376,19 @@ fn keeps_labels_distinct(c: &promql_parser::parser::Call) -> bool {
     if matches!(c.func.name, "label_replace" | "label_join") {
         return false;
     }
-    let named = |vs: &VectorSelector| {
-        vs.name.is_some()
-            && vs.matchers.or_matchers.is_empty()
-            && vs.matchers.matchers.iter().all(|m| m.name != METRIC_NAME)
-    };
     c.args.args.iter().all(|a| match a.as_ref() {
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
-        Expr::VectorSelector(vs) => named(vs),
-        Expr::MatrixSelector(ms) => named(&ms.vs),
+        Expr::VectorSelector(vs) => single_name(vs),
+        Expr::MatrixSelector(ms) => single_name(&ms.vs),
         _ => false,
     })
+}
+
+/// Whether every series a selector returns has the same metric name.
+pub(crate) fn single_name(vs: &VectorSelector) -> bool {
+    vs.name.is_some()
+        && vs.matchers.or_matchers.is_empty()
+        && vs.matchers.matchers.iter().all(|m| m.name != METRIC_NAME)
 }
 
 /// Prometheus refuses a result in which two samples have the same labels (for instance two

@@ -1,7 +1,7 @@
 //! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, `count_values`, …) with `by` and
 //! `without` grouping.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use promql_parser::parser::token::*;
 use promql_parser::parser::{AggregateExpr, LabelModifier};
@@ -43,7 +43,7 @@ fn group_hash(l: &Labels, m: &Option<LabelModifier>) -> u64 {
 /// Groups samples in the order their group first appears (the order Prometheus returns).
 /// Groups are found by a hash of the grouping labels; the label set is built once per group.
 fn groups(samples: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<(Labels, Vec<Sample>)> {
-    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut index: HashMap<u64, usize> = HashMap::default();
     let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
     for s in samples {
         let h = group_hash(&s.metric, m);
@@ -109,7 +109,7 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, ts: i64) -> Result<Value> {
             if !valid_label_name(&label) {
                 return eval_err(format!("invalid label name {label:?}"));
             }
-            let mut index: HashMap<Labels, usize> = HashMap::new();
+            let mut index: HashMap<Labels, usize> = HashMap::default();
             let mut out: Vec<Sample> = Vec::new();
             for s in samples {
                 let mut key = group_key(&s.metric, m);

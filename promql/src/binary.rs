@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic, comparisons (filtering or `bool`), set operators, and vector
 //! matching with `on`/`ignoring` and `group_left`/`group_right`.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 
 use promql_parser::parser::token::*;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
@@ -294,7 +294,8 @@ fn vector_vector(
         _ => &[],
     };
 
-    let mut one_by_sig: HashMap<u64, &Sample> = HashMap::with_capacity(one.len());
+    let mut one_by_sig: HashMap<u64, &Sample> =
+        HashMap::with_capacity_and_hasher(one.len(), Default::default());
     for s in &one {
         let sig = sig_hash(&s.metric, matching);
         if let Some(prev) = one_by_sig.insert(sig, s) {
@@ -310,8 +311,8 @@ fn vector_vector(
     }
 
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
-    let mut matched: HashSet<u64> = HashSet::new();
-    let mut inserted: HashSet<(u64, Labels)> = HashSet::new();
+    let mut matched: HashSet<u64> = HashSet::default();
+    let mut inserted: HashSet<(u64, Labels)> = HashSet::default();
     let mut out = Vec::new();
     for s in &many {
         let sig = sig_hash(&s.metric, matching);

@@ -2,7 +2,7 @@
 //! instant query at every step, which is what Prometheus' semantics define (its step-wise
 //! optimisations do not change results).
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp, Matcher};
@@ -63,7 +63,7 @@ impl Engine {
             end,
             filter: None,
         };
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index: HashMap<Labels, usize> = HashMap::default();
         let mut out: Vec<Series> = Vec::new();
         let mut push = |metric: Labels, t: i64, v: f64| {
             let i = *index.entry(metric.clone()).or_insert_with(|| {
@@ -197,7 +197,7 @@ impl Ctx<'_> {
         if alternatives.len() == 1 {
             return query(&alternatives[0]);
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::hash::HashSet::default();
         let mut out = Vec::new();
         for alt in alternatives {
             for s in query(&alt) {
@@ -310,7 +310,7 @@ impl Ctx<'_> {
                 if t <= start {
                     t += step;
                 }
-                let mut index: HashMap<Labels, usize> = HashMap::new();
+                let mut index: HashMap<Labels, usize> = HashMap::default();
                 let mut series: Vec<Series> = Vec::new();
                 while t <= end {
                     let samples = match self.eval(&sq.expr, t)? {
@@ -397,7 +397,8 @@ pub(crate) fn check_unique(samples: &[Sample]) -> Result<()> {
     if samples.len() < 2 {
         return Ok(());
     }
-    let mut seen = std::collections::HashSet::with_capacity(samples.len());
+    let mut seen =
+        crate::hash::HashSet::with_capacity_and_hasher(samples.len(), Default::default());
     for s in samples {
         if !seen.insert(&s.metric) {
             return eval_err("vector cannot contain metrics with the same labelset");

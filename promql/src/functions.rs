@@ -261,7 +261,7 @@ fn absent_labels(e: &Expr) -> Labels {
         _ => return Labels::new(),
     };
     let mut l = Labels::new();
-    let mut has = std::collections::HashSet::new();
+    let mut has = crate::hash::HashSet::default();
     for m in &vs.matchers.matchers {
         if m.name == METRIC_NAME {
             continue;
@@ -340,7 +340,7 @@ struct Bucket {
 
 /// `histogram_quantile` over classic buckets: series grouped by their labels without `le`.
 fn histogram_quantile(q: f64, v: Vec<Sample>, ts: i64) -> Vec<Sample> {
-    let mut index: std::collections::HashMap<Labels, usize> = Default::default();
+    let mut index: crate::hash::HashMap<Labels, usize> = Default::default();
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
     for s in v {
         let le = s.metric.get("le");

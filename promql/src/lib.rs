@@ -11,6 +11,7 @@ mod binary;
 mod engine;
 mod error;
 pub(crate) mod functions;
+pub mod hash;
 mod kahan;
 pub mod notation;
 pub mod parse;

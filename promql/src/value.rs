@@ -21,16 +21,31 @@ pub fn is_stale_nan(v: f64) -> bool {
 pub const METRIC_NAME: &str = "__name__";
 
 /// A label set, sorted by name, without empty values (an empty value means "no such label").
-/// Shared behind an `Arc`: selectors hand the same label set to many results, so a clone is a
-/// reference count, and the few changes (dropping the name, setting a label) copy on write.
-/// The names and values are shared strings too, so that copy (dropping `__name__` from every
-/// series a `rate()` reads) costs one allocation, not two per label.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Arc<Vec<(Arc<str>, Arc<str>)>>);
+///
+/// The metric name is held apart from the other labels: most functions and operators drop
+/// it, and dropping it then copies nothing. The other labels are shared behind an `Arc`:
+/// selectors hand the same label set to many results, so a clone is a reference count, and
+/// the few changes (setting a label) copy on write. Names and values are shared strings, so
+/// that copy costs one allocation, not two per label.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Labels {
+    name: Option<Arc<str>>,
+    /// Every label but `__name__`, sorted by name.
+    rest: Arc<Vec<(Arc<str>, Arc<str>)>>,
+}
+
+/// Whether a label name sorts after `__name__` (most do: lower-case names), deciding on the
+/// first byte when it can.
+fn after_name(k: &str) -> bool {
+    match k.as_bytes().first() {
+        Some(&b) if b != b'_' => b > b'_',
+        _ => k > METRIC_NAME,
+    }
+}
 
 impl Labels {
     pub fn new() -> Self {
-        Labels(Arc::new(Vec::new()))
+        Labels::default()
     }
 
     /// Builds a label set from pairs in any order; later duplicates win, empty values are dropped.
@@ -44,80 +59,120 @@ impl Labels {
         l
     }
 
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.rest.binary_search_by(|(k, _)| (**k).cmp(name))
+    }
+
     pub fn get(&self, name: &str) -> &str {
-        match self.0.binary_search_by(|(k, _)| (**k).cmp(name)) {
-            Ok(i) => &self.0[i].1,
+        if name == METRIC_NAME {
+            return self.name();
+        }
+        match self.find(name) {
+            Ok(i) => &self.rest[i].1,
             Err(_) => "",
         }
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.0.binary_search_by(|(k, _)| (**k).cmp(name)).is_ok()
+        if name == METRIC_NAME {
+            return self.name.is_some();
+        }
+        self.find(name).is_ok()
     }
 
     /// Sets a label; an empty value removes it, as in Prometheus.
     pub fn set(&mut self, name: &str, value: String) {
-        match self.0.binary_search_by(|(k, _)| (**k).cmp(name)) {
+        if name == METRIC_NAME {
+            self.name = (!value.is_empty()).then(|| value.into());
+            return;
+        }
+        match self.find(name) {
             Ok(i) => {
                 if value.is_empty() {
-                    Arc::make_mut(&mut self.0).remove(i);
-                } else if *self.0[i].1 != *value {
-                    Arc::make_mut(&mut self.0)[i].1 = value.into();
+                    Arc::make_mut(&mut self.rest).remove(i);
+                } else if *self.rest[i].1 != *value {
+                    Arc::make_mut(&mut self.rest)[i].1 = value.into();
                 }
             }
             Err(i) => {
                 if !value.is_empty() {
-                    Arc::make_mut(&mut self.0).insert(i, (name.into(), value.into()));
+                    Arc::make_mut(&mut self.rest).insert(i, (name.into(), value.into()));
                 }
             }
         }
     }
 
     pub fn remove(&mut self, name: &str) {
-        if let Ok(i) = self.0.binary_search_by(|(k, _)| (**k).cmp(name)) {
-            Arc::make_mut(&mut self.0).remove(i);
+        if name == METRIC_NAME {
+            self.name = None;
+        } else if let Ok(i) = self.find(name) {
+            Arc::make_mut(&mut self.rest).remove(i);
         }
     }
 
     pub fn without_name(&self) -> Labels {
-        let mut l = self.clone();
-        l.remove(METRIC_NAME);
-        l
+        Labels {
+            name: None,
+            rest: Arc::clone(&self.rest),
+        }
     }
 
     pub fn name(&self) -> &str {
-        self.get(METRIC_NAME)
+        self.name.as_deref().unwrap_or("")
     }
 
+    /// The labels in name order, `__name__` among them.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, &**v))
+        let at = match self.name {
+            Some(_) => self.rest.partition_point(|(k, _)| !after_name(k)),
+            None => self.rest.len(),
+        };
+        let (before, after) = self.rest.split_at(at);
+        fn pair(p: &(Arc<str>, Arc<str>)) -> (&str, &str) {
+            (&p.0, &p.1)
+        }
+        before
+            .iter()
+            .map(pair)
+            .chain(self.name.as_deref().map(|v| (METRIC_NAME, v)))
+            .chain(after.iter().map(pair))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.rest.len() + usize::from(self.name.is_some())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The labels named in `names` (`keep = true`) or all but those (`keep = false`).
     /// `without` grouping always drops the metric name too.
     pub fn project(&self, names: &[String], keep: bool) -> Labels {
-        Labels(Arc::new(
-            self.0
-                .iter()
-                .filter(|(k, _)| {
-                    let listed = names.iter().any(|n| **n == **k);
-                    if keep {
-                        listed
-                    } else {
-                        !listed && &**k != METRIC_NAME
-                    }
-                })
-                .cloned()
-                .collect(),
-        ))
+        let listed = |k: &str| names.iter().any(|n| n == k);
+        Labels {
+            name: self.name.clone().filter(|_| keep && listed(METRIC_NAME)),
+            rest: Arc::new(
+                self.rest
+                    .iter()
+                    .filter(|(k, _)| listed(k) == keep)
+                    .cloned()
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    /// Label sets compare as their sorted `(name, value)` lists, as Prometheus sorts them.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
     }
 }
 
@@ -143,13 +198,13 @@ impl Labels {
     /// matching key on this (as Prometheus keys on label signatures).
     pub fn project_hash(&self, names: &[String], keep: bool) -> u64 {
         use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        for (k, v) in self.0.iter() {
-            let listed = names.iter().any(|n| **n == **k);
+        let mut h = crate::hash::signature_hasher();
+        for (k, v) in self.iter() {
+            let listed = names.iter().any(|n| n == k);
             let included = if keep {
                 listed
             } else {
-                !listed && &**k != METRIC_NAME
+                !listed && k != METRIC_NAME
             };
             if included {
                 k.hash(&mut h);
@@ -214,5 +269,41 @@ impl Value {
             Value::Matrix(_) => "matrix",
             Value::String(_) => "string",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `__name__` is held apart but iterates, compares and projects in its sorted place:
+    /// after upper-case names and digits, before lower-case ones.
+    #[test]
+    fn name_in_its_sorted_place() {
+        let l = Labels::from_pairs([("b", "2"), ("__name__", "m"), ("A", "1"), ("_x", "3")]);
+        let names: Vec<&str> = l.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["A", "__name__", "_x", "b"]);
+        assert_eq!(l.len(), 4);
+        assert_eq!(l.go_string(), r#"{A="1", __name__="m", _x="3", b="2"}"#);
+        let without = l.without_name();
+        assert_eq!(without.len(), 3);
+        assert!(!without.has(METRIC_NAME));
+        assert_eq!(
+            without,
+            Labels::from_pairs([("A", "1"), ("_x", "3"), ("b", "2")])
+        );
+        // Ordering is that of the pair lists: after ("A","1"), "__name__" < "b".
+        let other = Labels::from_pairs([("A", "1"), ("b", "0")]);
+        assert!(l < other);
+        let named = Labels::from_pairs([("__name__", "a"), ("z", "1")]);
+        assert!(named < Labels::from_pairs([("a", "1")]));
+        assert_eq!(
+            l.project(&["__name__".to_string(), "b".to_string()], true),
+            Labels::from_pairs([("__name__", "m"), ("b", "2")])
+        );
+        assert_eq!(
+            l.project_hash(&["b".to_string()], false),
+            Labels::from_pairs([("A", "1"), ("_x", "3")]).project_hash(&[], false)
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 pub mod template;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use vigie_promql::{Labels, METRIC_NAME, Sample};
 
@@ -42,6 +42,10 @@ pub struct Alert {
     pub keep_firing_since: Option<i64>,
     /// When this alert was last sent to external Alertmanagers.
     pub last_sent_at: Option<i64>,
+    /// The number of the last evaluation whose result held this alert (see
+    /// [`AlertingRule::evaluations`]): the ones an evaluation no longer holds are found
+    /// without a set of its label sets.
+    pub returned_in: u64,
 }
 
 /// One alerting rule and its active alerts, keyed by label set.
@@ -49,6 +53,8 @@ pub struct Alert {
 pub struct AlertingRule {
     pub rule: Rule,
     pub active: BTreeMap<Labels, Alert>,
+    /// Evaluations so far; the first is number 1.
+    pub evaluations: u64,
 }
 
 /// What the templates of a rule can see besides the sample.
@@ -62,6 +68,7 @@ impl AlertingRule {
         AlertingRule {
             rule,
             active: BTreeMap::new(),
+            evaluations: 0,
         }
     }
 
@@ -93,6 +100,8 @@ impl AlertingRule {
             RuleKind::Recording => Vec::new(),
         };
         let tmpl_name = format!("__alert_{}", self.rule.name);
+        self.evaluations += 1;
+        let this = self.evaluations;
         let mut current: BTreeMap<Labels, Alert> = BTreeMap::new();
         for s in result {
             let sample_labels: Vec<(String, String)> = s
@@ -135,15 +144,16 @@ impl AlertingRule {
                     resolved_at: None,
                     keep_firing_since: None,
                     last_sent_at: None,
+                    returned_in: this,
                 },
             );
         }
-        let returned: HashSet<Labels> = current.keys().cloned().collect();
         for (k, a) in current {
             match self.active.get_mut(&k) {
                 Some(existing) if existing.state != State::Inactive => {
                     existing.value = a.value;
                     existing.annotations = a.annotations;
+                    existing.returned_in = this;
                 }
                 _ => {
                     self.active.insert(k, a);
@@ -154,7 +164,7 @@ impl AlertingRule {
         let mut active_count = 0u64;
         let mut remove = Vec::new();
         for (k, a) in self.active.iter_mut() {
-            if !returned.contains(k) {
+            if a.returned_in != this {
                 let mut keep_firing = false;
                 if a.state == State::Firing && keep_firing_for > 0 {
                     let since = *a.keep_firing_since.get_or_insert(ts);

@@ -142,13 +142,13 @@ impl<'a, 'd> Expander<'a, 'd> {
         }
         let name = self.name;
         let v = self.value.get_or_init(|| data_value(self.data));
-        let exec = |t: Template| {
+        let exec = |t: &Template| {
             t.execute_template_to_string(ENTRY, v)
                 .map_err(|e| format!("error executing template {name}: {e}"))
         };
         match self.data.query {
             Some(query) if text.contains("query") => with_query(name, text, query, exec),
-            _ => exec(cached(name, text)?),
+            _ => exec(cached(name, text)?.as_ref()),
         }
     }
 
@@ -161,8 +161,9 @@ impl<'a, 'd> Expander<'a, 'd> {
 
 /// Parsed templates by name and text: an alert's annotations are expanded at every evaluation
 /// for every alert, and parsing dominates expanding.
-fn cached(name: &str, text: &str) -> Result<Template, String> {
-    type Cache = std::collections::HashMap<String, std::collections::HashMap<String, Template>>;
+fn cached(name: &str, text: &str) -> Result<Arc<Template>, String> {
+    type Cache =
+        std::collections::HashMap<String, std::collections::HashMap<String, Arc<Template>>>;
     static CACHE: std::sync::LazyLock<std::sync::Mutex<Cache>> =
         std::sync::LazyLock::new(Default::default);
     if let Some(t) = CACHE
@@ -171,9 +172,9 @@ fn cached(name: &str, text: &str) -> Result<Template, String> {
         .get(name)
         .and_then(|texts| texts.get(text))
     {
-        return Ok(t.clone());
+        return Ok(Arc::clone(t));
     }
-    let t = build(name, text)?;
+    let t = Arc::new(build(name, text)?);
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     // Reloads leave old texts behind; a bound keeps them from piling up.
     if cache.values().map(|texts| texts.len()).sum::<usize>() > 10_000 {
@@ -182,7 +183,7 @@ fn cached(name: &str, text: &str) -> Result<Template, String> {
     cache
         .entry(name.to_string())
         .or_default()
-        .insert(text.to_string(), t.clone());
+        .insert(text.to_string(), Arc::clone(&t));
     Ok(t)
 }
 
@@ -195,7 +196,7 @@ fn with_query(
     name: &str,
     text: &str,
     query: QueryFn,
-    exec: impl FnOnce(Template) -> Result<String, String> + Send,
+    exec: impl FnOnce(&Template) -> Result<String, String> + Send,
 ) -> Result<String, String> {
     let (tx, rx) = mpsc::channel::<Request>();
     std::thread::scope(|scope| {
@@ -211,7 +212,7 @@ fn with_query(
                         .map_err(err)
                 })
             })?;
-            exec(t)
+            exec(&t)
         });
         // Serve queries until the template is done and its functions (the senders) are gone.
         while let Ok((q, reply)) = rx.recv() {

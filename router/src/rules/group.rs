@@ -2,7 +2,7 @@
 //! is visible to the rules after it in the same evaluation; alerting rules advance their state
 //! machine and write `ALERTS`; series a rule stops producing are marked stale.
 
-use std::collections::HashSet;
+use vigie_promql::hash::HashSet;
 
 use std::cell::RefCell;
 
@@ -109,7 +109,7 @@ impl GroupState {
                 },
             })
             .collect();
-        let written = vec![HashSet::new(); rules.len()];
+        let written = vec![HashSet::default(); rules.len()];
         GroupState {
             group,
             rules,
@@ -213,7 +213,8 @@ impl GroupState {
                 | RuleState::Alerting { last_error, .. } => *last_error = error,
             }
             let mut out: Vec<(Labels, f64)> = Vec::with_capacity(samples.len());
-            let mut now: HashSet<Labels> = HashSet::with_capacity(samples.len());
+            let mut now: HashSet<Labels> =
+                HashSet::with_capacity_and_hasher(samples.len(), Default::default());
             for s in samples {
                 now.insert(s.metric.clone());
                 out.push((s.metric, s.v));
@@ -235,7 +236,7 @@ fn record(
     rule_labels: &[(String, String)],
     limit: u64,
 ) -> Result<Vec<Sample>, String> {
-    let mut seen = HashSet::with_capacity(samples.len());
+    let mut seen = HashSet::with_capacity_and_hasher(samples.len(), Default::default());
     let mut out = Vec::with_capacity(samples.len());
     for mut s in samples {
         s.metric.set(METRIC_NAME, name.to_string());

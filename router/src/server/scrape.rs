@@ -3,9 +3,9 @@
 //! `scrape_duration_seconds`, `scrape_samples_scraped`, and staleness markers for series that
 //! vanish or whose target goes down.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vigie_promql::hash::HashSet;
 
 use vigie_exposition::parse::parse_flat;
 use vigie_promql::{Labels, METRIC_NAME, stale_nan};
@@ -89,7 +89,7 @@ pub async fn run(shared: Arc<Shared>, client: reqwest::Client, t: Target) {
     let interval = t.interval_ms.max(1);
     // Spread targets over the interval, the same offset every time.
     let offset = (fnv(&t.url) % interval as u64) as i64;
-    let mut previous: HashSet<Labels> = HashSet::new();
+    let mut previous: HashSet<Labels> = HashSet::default();
     loop {
         let now = super::now_ms();
         let next = (now - offset).div_euclid(interval) * interval + interval + offset;
@@ -99,7 +99,7 @@ pub async fn run(shared: Arc<Shared>, client: reqwest::Client, t: Target) {
         let started = Instant::now();
         let result = fetch(&client, &t).await;
         let duration = started.elapsed().as_secs_f64();
-        let mut current: HashSet<Labels> = HashSet::new();
+        let mut current: HashSet<Labels> = HashSet::default();
         let (up, error, scraped) = match result {
             Ok(samples) => {
                 let n = samples.len();

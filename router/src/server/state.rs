@@ -115,6 +115,7 @@ pub fn restore(shared: &Shared) {
                             resolved_at: a.resolved_at,
                             keep_firing_since: a.keep_firing_since,
                             last_sent_at: a.last_sent_at,
+                            returned_in: 0,
                         },
                     );
                     restored += 1;

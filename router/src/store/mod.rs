@@ -3,14 +3,17 @@
 //! [`vigie_promql::Storage`].
 
 pub mod chunk;
+mod match_cache;
 
-use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use vigie_promql::hash::HashMap;
 
 use promql_parser::label::{MatchOp, Matcher};
 use vigie_promql::{Labels, Series, Storage};
 
 use crate::rules::group::Appender;
 use chunk::Chunk;
+use match_cache::MatchCache;
 
 #[derive(Debug, Default)]
 struct MemSeries {
@@ -112,6 +115,8 @@ pub struct Store {
     by_labels: HashMap<Labels, u32>,
     /// `(label name, value)` → series ids, ascending.
     postings: HashMap<(String, String), Vec<u32>>,
+    /// Series ids by selector, kept up to date as series come and go.
+    matches: Mutex<MatchCache>,
     /// Samples refused because they were not newer than the series' last one.
     pub out_of_order: u64,
 }
@@ -150,6 +155,10 @@ impl Store {
             let at = list.partition_point(|&x| x < id);
             list.insert(at, id);
         }
+        self.matches
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .series_added(id, labels);
         self.by_labels.insert(labels.clone(), id);
         id
     }
@@ -200,6 +209,12 @@ impl Store {
                 }
             }
         }
+        if !dead.is_empty() {
+            self.matches
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
         for id in dead {
             if let Some(s) = self.series[id as usize].take() {
                 self.by_labels.remove(&s.labels);
@@ -239,10 +254,22 @@ impl Store {
         st
     }
 
-    /// Ids of the live series that satisfy every matcher, ascending. Equality matchers are
-    /// answered by intersecting their posting lists (smallest first), so only the other
-    /// matchers (`!=`, regexes, `=""`) are checked against each series' labels.
-    fn matching(&self, matchers: &[Matcher]) -> Vec<u32> {
+    /// Ids of the live series that satisfy every matcher, ascending: from the cache when
+    /// this selector was seen before.
+    fn matching(&self, matchers: &[Matcher]) -> Arc<Vec<u32>> {
+        let lock = || self.matches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ids) = lock().get(matchers) {
+            return ids;
+        }
+        let ids = Arc::new(self.search(matchers));
+        lock().insert(matchers, Arc::clone(&ids));
+        ids
+    }
+
+    /// [`Store::matching`] without the cache. Equality matchers are answered by intersecting
+    /// their posting lists (smallest first), so only the other matchers (`!=`, regexes,
+    /// `=""`) are checked against each series' labels.
+    fn search(&self, matchers: &[Matcher]) -> Vec<u32> {
         let mut lists: Vec<&[u32]> = Vec::new();
         let mut rest: Vec<&Matcher> = Vec::new();
         for m in matchers {
@@ -287,9 +314,9 @@ impl Store {
         } else {
             selectors
         };
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = vigie_promql::hash::HashSet::default();
         for sel in selectors {
-            for id in self.matching(sel) {
+            for &id in self.matching(sel).iter() {
                 let Some(s) = self.series[id as usize].as_ref() else {
                     continue;
                 };
@@ -316,7 +343,7 @@ impl Storage for Store {
         keep: &dyn Fn(&Labels) -> bool,
     ) -> Vec<Series> {
         let mut out = Vec::new();
-        for id in self.matching(matchers) {
+        for &id in self.matching(matchers).iter() {
             let Some(s) = self.series[id as usize].as_ref() else {
                 continue;
             };
@@ -336,7 +363,7 @@ impl Storage for Store {
 
     fn select_latest(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, i64, f64)> {
         let mut out = Vec::new();
-        for id in self.matching(matchers) {
+        for &id in self.matching(matchers).iter() {
             let Some(s) = self.series[id as usize].as_ref() else {
                 continue;
             };
@@ -386,5 +413,45 @@ mod tests {
         st.truncate_before(1_000_000);
         assert_eq!(st.stats().series, 0);
         assert!(st.select(&m, 0, i64::MAX).is_empty());
+    }
+
+    /// A selector's series are cached: series created later join it, dropped ones leave it,
+    /// and a freed id handed to a series the selector does not match is not reported.
+    #[test]
+    fn cached_selection_follows_the_series() {
+        let mut st = Store::new();
+        let up = |job: &str| Labels::from_pairs([("__name__", "up"), ("job", job)]);
+        let m = vec![
+            Matcher::new(MatchOp::Equal, "__name__", "up"),
+            Matcher::new(
+                MatchOp::Re(regex::Regex::new("^(?:a|b)$").expect("regex")),
+                "job",
+                "a|b",
+            ),
+        ];
+        let jobs = |st: &Store| -> Vec<String> {
+            st.select(&m, 0, i64::MAX)
+                .iter()
+                .map(|s| s.metric.get("job").to_string())
+                .collect()
+        };
+        st.append(&up("a"), 1_000, 1.0);
+        assert_eq!(jobs(&st), ["a"]);
+        st.append(&up("c"), 1_000, 1.0);
+        st.append(&up("b"), 1_000, 1.0);
+        assert_eq!(jobs(&st), ["a", "b"]);
+        // "a" ends, so it is dropped; its id goes to a series of job "c".
+        st.append(&up("b"), 500_000, 1.0);
+        st.append(&up("c"), 500_000, 1.0);
+        st.truncate_before(100_000);
+        assert_eq!(jobs(&st), ["b"]);
+        st.append(
+            &Labels::from_pairs([("__name__", "up"), ("job", "d")]),
+            600_000,
+            1.0,
+        );
+        assert_eq!(jobs(&st), ["b"]);
+        st.append(&up("a"), 700_000, 1.0);
+        assert_eq!(jobs(&st), ["b", "a"]);
     }
 }

@@ -409,8 +409,7 @@ mod tests {
             maxt: i64,
             keep: &dyn Fn(&Labels) -> bool,
         ) -> Vec<Series> {
-            let mut out = self.data.select(matchers, mint, maxt);
-            out.retain(|s| keep(&s.metric));
+            let out = self.data.select_where(matchers, mint, maxt, keep);
             if maxt - mint > 10 * 60_000 {
                 self.read
                     .borrow_mut()

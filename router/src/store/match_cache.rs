@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use promql_parser::label::Matcher;
-use vigie_promql::Labels;
+use vigie_promql::{Labels, matches};
 
 /// More entries than this (ad-hoc API queries) and the cache starts over.
 const MAX_ENTRIES: usize = 1024;
@@ -36,7 +36,7 @@ impl MatchCache {
     /// A series was created under `id`: it joins every entry whose selector it matches.
     pub(super) fn series_added(&mut self, id: u32, labels: &Labels) {
         for (matchers, ids) in self.entries.iter_mut() {
-            if matchers_match(matchers, labels) {
+            if matches(labels, matchers) {
                 let ids = Arc::make_mut(ids);
                 let at = ids.partition_point(|&x| x < id);
                 if ids.get(at) != Some(&id) {
@@ -52,9 +52,4 @@ impl MatchCache {
         self.entries.clear();
         self.ids = 0;
     }
-}
-
-/// Whether a label set satisfies every matcher (an absent label reads as `""`).
-pub(super) fn matchers_match(matchers: &[Matcher], labels: &Labels) -> bool {
-    matchers.iter().all(|m| m.is_match(labels.get(&m.name)))
 }
